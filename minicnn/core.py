@@ -1,0 +1,322 @@
+"""The autograd core: `Tensor`, `Function`, `no_grad` and the backward pass.
+
+A `Tensor` wraps a backend array (`.data`) and remembers the `Function` that produced it
+(`.grad_fn`). A `Function` works on raw arrays: `forward(*arrays)` returns arrays and
+`backward(gy)` returns one array gradient per input. `Tensor.backward()` walks the graph from the
+output in reverse topological order and adds up each tensor's gradient, so a tensor used twice
+(a ResNet skip) receives the sum of both paths.
+"""
+import contextlib
+
+import numpy as np
+
+from minicnn import backend
+from minicnn.errors import DeviceError, DTypeError, ShapeError
+
+DEFAULT_DTYPE = np.float32
+_grad_enabled = True
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Inside this block ops build no graph (evaluation, optimizer updates)."""
+    global _grad_enabled
+    previous = _grad_enabled
+    _grad_enabled = False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def is_grad_enabled():
+    return _grad_enabled
+
+
+def as_array(data, dtype=None):
+    """A backend array of `data`: lists and Python numbers become float32 unless `dtype` says."""
+    if isinstance(data, Tensor):
+        data = data.data
+    xp = backend.get_array_module(data)
+    if isinstance(data, xp.ndarray):
+        return data if dtype is None else data.astype(dtype, copy=False)
+    if isinstance(data, np.generic):  # a NumPy scalar (e.g. from x.sum()) keeps its dtype
+        return np.asarray(data) if dtype is None else np.asarray(data, dtype=dtype)
+    array = np.asarray(data)
+    if dtype is not None:
+        return array.astype(dtype, copy=False)
+    if array.dtype.kind == "f" or array.dtype.kind in "iub" and array.ndim == 0:
+        return array.astype(DEFAULT_DTYPE)  # Python floats/ints as values: float32
+    return array  # integer arrays (labels) keep their dtype
+
+
+class Tensor:
+    """An n-dimensional array that records the ops applied to it, for `backward()`.
+
+    Args:
+        data: array-like or backend ndarray. NumPy/CuPy arrays keep their dtype; lists and
+            Python numbers become float32.
+        requires_grad: if True, `backward()` fills `.grad` with d(output)/d(this tensor).
+    """
+
+    __array_priority__ = 200  # make `ndarray * Tensor` call Tensor.__rmul__
+
+    def __init__(self, data, requires_grad=False):
+        self.data = as_array(data)
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self.grad_fn = None
+        self.name = None
+        self._retain_grad = False
+
+    # ----- array-like properties ------------------------------------------------------------
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def size(self):
+        return self.data.size
+
+    @property
+    def device(self):
+        return backend.device_of(self.data)
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        body = str(backend.asnumpy(self.data)).replace("\n", "\n       ")
+        extra = ", requires_grad=True" if self.requires_grad else ""
+        if self.grad_fn is not None:
+            extra = f", grad_fn={type(self.grad_fn).__name__}"
+        return f"Tensor({body}, dtype={self.dtype}{extra})"
+
+    def numpy(self):
+        """The data as a NumPy array (copied from the GPU if needed)."""
+        return backend.asnumpy(self.data)
+
+    def item(self):
+        return self.data.item()
+
+    def detach(self):
+        """The same data, cut from the graph."""
+        return Tensor(self.data)
+
+    def retain_grad(self):
+        """Keep `.grad` on this non-leaf tensor after `backward()` (leaves always keep it)."""
+        self._retain_grad = True
+        return self
+
+    def to(self, device):
+        """A copy on 'cpu' or 'gpu' (the same tensor if already there)."""
+        if device == self.device:
+            return self
+        return Tensor(backend.to_device(self.data, device), requires_grad=self.requires_grad)
+
+    def zero_grad(self):
+        self.grad = None
+
+    # ----- backward -------------------------------------------------------------------------
+    def backward(self, grad=None):
+        """Compute gradients of this tensor w.r.t. every tensor that led to it.
+
+        Args:
+            grad: the upstream gradient, shaped like this tensor; may be omitted for a scalar
+                (it is then 1).
+        """
+        if grad is None:
+            if self.size != 1:
+                raise ShapeError(f"backward: grad can be omitted only for a scalar output, "
+                                 f"but this tensor has shape {self.shape}; pass grad=...")
+            grad = backend.get_array_module(self.data).ones_like(self.data)
+        grad = as_array(grad, dtype=self.dtype)
+        if grad.shape != self.shape:
+            raise ShapeError(f"backward: grad shape {grad.shape} != tensor shape {self.shape}")
+        grads = {id(self): grad}
+        for tensor in _reverse_topological_order(self):
+            gy = grads.pop(id(tensor), None)
+            if gy is None:
+                continue
+            if tensor.grad_fn is None or tensor._retain_grad:
+                tensor.grad = gy if tensor.grad is None else tensor.grad + gy
+            if tensor.grad_fn is not None:
+                _propagate(tensor.grad_fn, gy, grads)
+
+    # ----- operators (the ops live in minicnn.ops; imported lazily to avoid a cycle) -------
+    def __add__(self, other):
+        return _ops().add(self, other)
+
+    def __radd__(self, other):
+        return _ops().add(other, self)
+
+    def __sub__(self, other):
+        return _ops().sub(self, other)
+
+    def __rsub__(self, other):
+        return _ops().sub(other, self)
+
+    def __mul__(self, other):
+        return _ops().mul(self, other)
+
+    def __rmul__(self, other):
+        return _ops().mul(other, self)
+
+    def __truediv__(self, other):
+        return _ops().div(self, other)
+
+    def __rtruediv__(self, other):
+        return _ops().div(other, self)
+
+    def __matmul__(self, other):
+        return _ops().matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _ops().matmul(other, self)
+
+    def __neg__(self):
+        return _ops().neg(self)
+
+    def __pow__(self, exponent):
+        return _ops().pow(self, exponent)
+
+    def __getitem__(self, index):
+        return _ops().getitem(self, index)
+
+    def sum(self, axis=None, keepdims=False):
+        return _ops().sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return _ops().mean(self, axis, keepdims)
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _ops().reshape(self, shape)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return _ops().transpose(self, axes or None)
+
+    def exp(self):
+        return _ops().exp(self)
+
+    def log(self):
+        return _ops().log(self)
+
+
+def _ops():
+    from minicnn.ops import basic
+    return basic
+
+
+def _reverse_topological_order(root):
+    """Tensors from `root` back to the leaves, each after every tensor that uses it."""
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:  # iterative DFS: deep nets would overflow Python's recursion limit
+        tensor, children_done = stack.pop()
+        if children_done:
+            order.append(tensor)
+            continue
+        if id(tensor) in visited:
+            continue
+        visited.add(id(tensor))
+        stack.append((tensor, True))
+        if tensor.grad_fn is not None:
+            for parent in tensor.grad_fn.inputs:
+                if parent is not None and parent.requires_grad and id(parent) not in visited:
+                    stack.append((parent, False))
+    return reversed(order)
+
+
+def _propagate(function, gy, grads):
+    """Run `function.backward(gy)` and add each input's gradient into `grads`."""
+    gxs = function.backward(gy)
+    if not isinstance(gxs, tuple):
+        gxs = (gxs,)
+    for tensor, gx in zip(function.inputs, gxs):
+        if gx is None or tensor is None or not tensor.requires_grad:
+            continue
+        if gx.shape != tensor.shape:
+            raise ShapeError(f"{function.name}.backward returned a gradient of shape {gx.shape} "
+                             f"for an input of shape {tensor.shape}")
+        key = id(tensor)
+        grads[key] = gx if key not in grads else grads[key] + gx
+
+
+class Function:
+    """A differentiable op. Subclasses implement `forward(*arrays)` and `backward(gy)`.
+
+    `forward` receives backend arrays (not Tensors) and returns an array; `backward` receives the
+    upstream gradient array and returns one gradient array (or None) per input. Whatever
+    `backward` needs is saved on `self` during `forward`.
+    """
+
+    name = None  # set by subclasses for error messages, e.g. "conv2d"
+
+    def __call__(self, *inputs):
+        tensors = [x if isinstance(x, Tensor) else None for x in inputs]
+        reference = next((t for t in tensors if t is not None), None)
+        arrays = [_input_array(x, reference) for x in inputs]
+        self._check_devices(arrays)
+        self._check_dtypes(arrays)
+        output = Tensor(self.forward(*arrays))
+        needs_grad = _grad_enabled and any(t is not None and t.requires_grad for t in tensors)
+        if needs_grad:
+            # plain arrays become constant tensors; a None input (no bias) stays None
+            self.inputs = [t if t is not None or a is None else Tensor(a)
+                           for t, a in zip(tensors, arrays)]
+            output.requires_grad = True
+            output.grad_fn = self
+        return output
+
+    def forward(self, *xs):
+        raise NotImplementedError
+
+    def backward(self, gy):
+        raise NotImplementedError
+
+    @property
+    def op_name(self):
+        return self.name or type(self).__name__.lower()
+
+    def _check_devices(self, arrays):
+        devices = {backend.device_of(a) for a in arrays if a is not None}
+        if len(devices) > 1:
+            shapes = [getattr(a, "shape", None) for a in arrays]
+            raise DeviceError(f"{self.op_name}: inputs are on different devices "
+                              f"({', '.join(sorted(devices))}; shapes {shapes}); "
+                              f"move them with tensor.to('cpu') or tensor.to('gpu')")
+
+    def _check_dtypes(self, arrays):
+        floats = {a.dtype for a in arrays if a is not None and a.dtype.kind == "f"}
+        if len(floats) > 1:
+            shapes = [getattr(a, "shape", None) for a in arrays]
+            raise DTypeError(f"{self.op_name}: mixed float dtypes {sorted(map(str, floats))} "
+                             f"(shapes {shapes}); convert with Tensor(x.data.astype(...)) so all "
+                             f"inputs share one dtype")
+
+
+def _input_array(x, reference):
+    """The array of an op input; plain numbers/arrays take the dtype of the first Tensor."""
+    if x is None:
+        return None
+    if isinstance(x, Tensor):
+        return x.data
+    if reference is not None and reference.dtype.kind == "f":
+        xp = backend.get_array_module(reference.data)
+        array = x if isinstance(x, xp.ndarray) else xp.asarray(x)
+        if array.dtype.kind in "fiub":
+            return array.astype(reference.dtype, copy=False)
+        return array
+    return as_array(x)

@@ -1,0 +1,171 @@
+"""`Module` and `Parameter`: the PyTorch-like way of holding weights and sub-layers."""
+from collections import OrderedDict
+
+import numpy as np
+
+from minicnn import backend
+from minicnn.core import Tensor
+from minicnn.errors import ShapeError
+
+
+class Parameter(Tensor):
+    """A Tensor that is a learnable weight: requires_grad=True, registered by `Module`."""
+
+    def __init__(self, data):
+        super().__init__(data, requires_grad=True)
+
+
+class Module:
+    """Base class of layers and models.
+
+    Assigning a `Parameter` or a `Module` as an attribute registers it, so `parameters()` and
+    `state_dict()` find it; `register_buffer` registers non-learnable arrays (BatchNorm's running
+    statistics). Subclasses implement `forward`.
+    """
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() "
+                                 f"before assigning attributes")
+        for registry in (self._parameters, self._modules, self._buffers):
+            registry.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def register_buffer(self, name, array):
+        """Register a non-learnable array (saved in state_dict, moved by `to`)."""
+        object.__setattr__(self, name, array)
+        self._buffers[name] = True
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must implement forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # ----- walking the tree -----------------------------------------------------------------
+    def named_children(self):
+        return iter(self._modules.items())
+
+    def children(self):
+        return (module for _, module in self.named_children())
+
+    def named_modules(self, prefix=""):
+        yield prefix, self
+        for name, child in self._modules.items():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        return (module for _, module in self.named_modules())
+
+    def named_parameters(self):
+        for prefix, module in self.named_modules():
+            for name, param in module._parameters.items():
+                yield (f"{prefix}.{name}" if prefix else name), param
+
+    def parameters(self):
+        return (param for _, param in self.named_parameters())
+
+    def named_buffers(self):
+        for prefix, module in self.named_modules():
+            for name in module._buffers:
+                yield (f"{prefix}.{name}" if prefix else name), getattr(module, name)
+
+    def buffers(self):
+        return (buffer for _, buffer in self.named_buffers())
+
+    # ----- modes, gradients, devices --------------------------------------------------------
+    def train(self, mode=True):
+        """Training mode (dropout active, BatchNorm uses batch statistics)."""
+        for module in self.modules():
+            object.__setattr__(module, "training", mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def zero_grad(self):
+        for param in self.parameters():
+            param.grad = None
+
+    def to(self, device):
+        """Move every parameter and buffer to 'cpu' or 'gpu' (in place); returns self."""
+        for module in self.modules():
+            for param in module._parameters.values():
+                param.data = backend.to_device(param.data, device)
+                param.grad = None
+            for name in module._buffers:
+                object.__setattr__(module, name, backend.to_device(getattr(module, name), device))
+        return self
+
+    # ----- saving and loading ---------------------------------------------------------------
+    def state_dict(self):
+        """name -> NumPy array copy, for every parameter and buffer."""
+        state = OrderedDict()
+        for name, param in self.named_parameters():
+            state[name] = backend.asnumpy(param.data).copy()
+        for name, buffer in self.named_buffers():
+            state[name] = backend.asnumpy(buffer).copy()
+        return state
+
+    def load_state_dict(self, state, strict=True):
+        """Copy arrays from `state` into the parameters and buffers (in place, same shapes)."""
+        targets = dict(self._state_targets())
+        missing = [name for name in targets if name not in state]
+        unexpected = [name for name in state if name not in targets]
+        if strict and (missing or unexpected):
+            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys "
+                           f"{unexpected}; is the checkpoint from the same model and options?")
+        for name, (get, put) in targets.items():
+            if name not in state:
+                continue
+            current = get()
+            value = np.asarray(state[name])
+            if value.shape != current.shape:
+                raise ShapeError(f"load_state_dict: {name} has shape {value.shape} in the "
+                                 f"state but {current.shape} in the model")
+            put(backend.to_device(value.astype(current.dtype), backend.device_of(current)))
+
+    def _state_targets(self):
+        """name -> (getter, setter) for every parameter and buffer."""
+        for prefix, module in self.named_modules():
+            for name, param in module._parameters.items():
+                yield _join(prefix, name), (lambda p=param: p.data, _param_setter(param))
+            for name in module._buffers:
+                yield _join(prefix, name), (lambda m=module, n=name: getattr(m, n),
+                                            _buffer_setter(module, name))
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__}({self.extra_repr()}"]
+        for name, child in self._modules.items():
+            child_repr = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {child_repr}")
+        return lines[0] + ")" if len(lines) == 1 else "\n".join(lines) + "\n)"
+
+    def extra_repr(self):
+        return ""
+
+
+def _join(prefix, name):
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _param_setter(param):
+    def put(value):
+        param.data[...] = value  # in place, so optimizers holding the parameter still see it
+    return put
+
+
+def _buffer_setter(module, name):
+    def put(value):
+        getattr(module, name)[...] = value
+    return put

@@ -1,0 +1,142 @@
+"""Batch normalisation and local response normalisation."""
+from minicnn import backend
+from minicnn.core import Function, Tensor
+from minicnn.errors import ShapeError
+from minicnn.ops.utils import check_nchw
+
+
+class BatchNorm(Function):
+    """y = gamma * (x - mean) / sqrt(var + eps) + beta, per channel.
+
+    Training uses the batch's mean and *biased* variance and updates the running arrays in place
+    with the *unbiased* variance (PyTorch's convention):
+        running = (1 - momentum) * running + momentum * batch_statistic
+    Evaluation uses the running arrays. Keras's BatchNormalization momentum is 1 - this momentum.
+    """
+    name = "batch_norm"
+
+    def __init__(self, running_mean, running_var, training, momentum, eps):
+        self.running_mean, self.running_var = running_mean, running_var
+        self.training, self.momentum, self.eps = training, momentum, eps
+
+    def forward(self, x, gamma=None, beta=None):
+        xp = backend.get_array_module(x)
+        axes, shape = _channel_axes(x, self.running_mean)
+        if self.training:
+            count = x.size // x.shape[1]
+            if count < 2:
+                raise ShapeError(f"batch_norm: training needs more than one value per channel, "
+                                 f"got input {x.shape}; use a batch > 1 or call model.eval()")
+            mean, var = x.mean(axis=axes), x.var(axis=axes)
+            self._update_running(mean, var * (count / (count - 1)))
+        else:
+            mean, var = self.running_mean, self.running_var
+        self.inv_std = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype).reshape(shape)
+        self.xhat = (x - mean.reshape(shape).astype(x.dtype)) * self.inv_std
+        self.axes, self.shape, self.gamma = axes, shape, gamma
+        y = self.xhat if gamma is None else self.xhat * gamma.reshape(shape)
+        return y if beta is None else y + beta.reshape(shape)
+
+    def backward(self, gy):
+        axes, shape = self.axes, self.shape
+        gbeta = gy.sum(axis=axes)
+        ggamma = (gy * self.xhat).sum(axis=axes)
+        gxhat = gy if self.gamma is None else gy * self.gamma.reshape(shape)
+        if self.training:  # the batch statistics depend on x too
+            gxhat = (gxhat - gxhat.mean(axis=axes).reshape(shape)
+                     - self.xhat * (gxhat * self.xhat).mean(axis=axes).reshape(shape))
+        return gxhat * self.inv_std, ggamma, gbeta
+
+    def _update_running(self, mean, unbiased_var):
+        m = self.momentum
+        if self.running_mean is not None:
+            self.running_mean *= 1 - m
+            self.running_mean += m * mean.astype(self.running_mean.dtype)
+        if self.running_var is not None:
+            self.running_var *= 1 - m
+            self.running_var += m * unbiased_var.astype(self.running_var.dtype)
+
+
+def _channel_axes(x, running_mean):
+    """Reduction axes and broadcast shape for (N, C) or (N, C, H, W) input."""
+    if x.ndim == 2:
+        axes, shape = (0,), (1, x.shape[1])
+    elif x.ndim == 4:
+        axes, shape = (0, 2, 3), (1, x.shape[1], 1, 1)
+    else:
+        raise ShapeError(f"batch_norm: expected (N, C) or (N, C, H, W) input, got {x.shape}")
+    if running_mean is not None and running_mean.shape != (x.shape[1],):
+        raise ShapeError(f"batch_norm: input has {x.shape[1]} channels but running statistics "
+                         f"have shape {running_mean.shape}")
+    return axes, shape
+
+
+def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5):
+    """Batch normalisation over (N, C) or (N, C, H, W); statistics per channel C.
+
+    Args:
+        x: (N, C) or (N, C, H, W).
+        gamma, beta: (C,) scale and shift (Tensors), or None.
+        running_mean, running_var: (C,) arrays (or Tensors), updated in place when training;
+            may be None in training mode.
+        training: normalise with batch statistics (True) or the running ones (False).
+        momentum: weight of the new batch in the running averages (PyTorch's convention;
+            Keras's momentum = 1 - momentum).
+    """
+    if isinstance(running_mean, Tensor):
+        running_mean = running_mean.data
+    if isinstance(running_var, Tensor):
+        running_var = running_var.data
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
+    return BatchNorm(running_mean, running_var, training, momentum, eps)(x, gamma, beta)
+
+
+def _channel_window_sum(v, before, after):
+    """For each channel c: sum of v over channels [c - before, c + after] (zero outside)."""
+    xp = backend.get_array_module(v)
+    N, C = v.shape[:2]
+    padded = xp.zeros((N, C + before + after + 1) + v.shape[2:], dtype=v.dtype)
+    padded[:, before + 1:before + 1 + C] = v       # one extra leading zero for the cumsum
+    cumulative = padded.cumsum(axis=1)
+    size = before + after + 1
+    return cumulative[:, size:size + C] - cumulative[:, :C]
+
+
+class LocalResponseNorm(Function):
+    """b_c = a_c / (k + alpha/size * sum_{c' near c} a_c'^2) ** beta (AlexNet section 3.3).
+
+    The window is channels [c - size//2, c + (size-1)//2], as in PyTorch.
+    """
+    name = "local_response_norm"
+
+    def __init__(self, size, alpha, beta, k):
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, x):
+        check_nchw(self.op_name, x)
+        n = self.size
+        sum_sq = _channel_window_sum(x * x, n // 2, (n - 1) // 2)
+        self.x = x
+        self.scale = self.k + (self.alpha / n) * sum_sq                    # (N, C, H, W)
+        self.y = x * self.scale ** -self.beta
+        return self.y
+
+    def backward(self, gy):
+        n = self.size
+        # d b_c / d a_j has a direct term and one through every window that contains j
+        through = gy * self.y / self.scale                                  # g_c a_c s_c^(-b-1)
+        gathered = _channel_window_sum(through, (n - 1) // 2, n // 2)
+        return gy * self.scale ** -self.beta - (2 * self.alpha * self.beta / n) * self.x * gathered
+
+
+def local_response_norm(x, size=5, alpha=1e-4, beta=0.75, k=2.0):
+    """Local response normalisation across channels, PyTorch's convention.
+
+    x (N, C, H, W) -> same shape. TensorFlow's tf.nn.local_response_normalization(depth_radius=r,
+    bias, alpha, beta) sums a window of 2r+1 channels *without* dividing by its size, so it equals
+    this function with size = 2r + 1, k = bias, alpha = alpha_tf * size, beta = beta.
+    AlexNet's paper values (n=5, k=2, alpha=1e-4, beta=0.75) are stated in TensorFlow's form:
+    use alpha = 5e-4 here to reproduce them exactly.
+    """
+    return LocalResponseNorm(size, alpha, beta, k)(x)

@@ -1,0 +1,137 @@
+"""Max, average and global pooling over (N, C, H, W) windows."""
+from minicnn import backend
+from minicnn.core import Function
+from minicnn.kernels import fold, pad_input, window_view
+from minicnn.ops.utils import check_nchw, check_window_fits, pair, padding4
+
+
+class _Pool2d(Function):
+    """Shared set-up of the windowed pools: kernel, stride (defaults to kernel), padding."""
+
+    def __init__(self, kernel_size, stride, padding):
+        self.KH, self.KW = pair(kernel_size)
+        self.SH, self.SW = pair(kernel_size if stride is None else stride)
+        self.pads = padding4(padding)
+
+    def _windows(self, x, pad_value):
+        """(N, C, H, W) -> (N, C, OH, OW, KH, KW) view of the padded input."""
+        check_nchw(self.op_name, x)
+        check_window_fits(self.op_name, x.shape, self.KH, self.KW, self.pads)
+        self.x_shape = x.shape
+        x_pad = pad_input(x, self.pads, pad_value)
+        return window_view(x_pad, self.KH, self.KW, self.SH, self.SW)
+
+
+class MaxPool2d(_Pool2d):
+    """Each output is the largest value in its window; padding counts as -inf."""
+    name = "max_pool2d"
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        windows = self._windows(x, -xp.inf)
+        N, C, OH, OW = windows.shape[:4]
+        flat = windows.reshape(N, C, OH, OW, self.KH * self.KW)   # a copy, one per window
+        self.argmax = flat.argmax(axis=-1)                          # (N, C, OH, OW)
+        return xp.take_along_axis(flat, self.argmax[..., None], axis=-1)[..., 0]
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        N, C, OH, OW = gy.shape
+        gwin = xp.zeros((N, C, OH, OW, self.KH * self.KW), dtype=gy.dtype)
+        xp.put_along_axis(gwin, self.argmax[..., None], gy[..., None], axis=-1)
+        gwin = gwin.reshape(N, C, OH, OW, self.KH, self.KW)
+        return fold(gwin, self.x_shape, self.SH, self.SW, self.pads)
+
+
+class AvgPool2d(_Pool2d):
+    """Each output is the mean of its window.
+
+    count_include_pad=True divides by KH*KW (PyTorch's default); False divides by the number of
+    real (unpadded) inputs in the window, as TensorFlow's 'same' average pooling does.
+    """
+    name = "avg_pool2d"
+
+    def __init__(self, kernel_size, stride, padding, count_include_pad):
+        super().__init__(kernel_size, stride, padding)
+        self.count_include_pad = count_include_pad
+
+    def forward(self, x):
+        windows = self._windows(x, 0.0)
+        self.counts = self._window_counts(x)                          # (OH, OW) or a number
+        return windows.sum(axis=(4, 5)) / self.counts
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        g = gy / self.counts                                         # (N, C, OH, OW)
+        shape = gy.shape + (self.KH, self.KW)
+        gwin = xp.broadcast_to(g[..., None, None], shape)
+        return fold(gwin, self.x_shape, self.SH, self.SW, self.pads)
+
+    def _window_counts(self, x):
+        if self.count_include_pad:
+            return float(self.KH * self.KW)
+        xp = backend.get_array_module(x)
+        ones = xp.ones((1, 1) + x.shape[2:], dtype=x.dtype)
+        ones_pad = pad_input(ones, self.pads, 0.0)
+        return window_view(ones_pad, self.KH, self.KW, self.SH, self.SW).sum(axis=(4, 5))[0, 0]
+
+
+class GlobalAvgPool2d(Function):
+    """(N, C, H, W) -> (N, C): the mean of each feature map (NiN, GoogLeNet, ResNet heads)."""
+    name = "global_avg_pool2d"
+
+    def forward(self, x):
+        check_nchw(self.op_name, x)
+        self.x_shape = x.shape
+        return x.mean(axis=(2, 3))
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        H, W = self.x_shape[2:]
+        return xp.broadcast_to((gy / (H * W))[:, :, None, None], self.x_shape).copy()
+
+
+class GlobalMaxPool2d(Function):
+    """(N, C, H, W) -> (N, C): the largest value of each feature map."""
+    name = "global_max_pool2d"
+
+    def forward(self, x):
+        check_nchw(self.op_name, x)
+        xp = backend.get_array_module(x)
+        N, C = x.shape[:2]
+        self.x_shape = x.shape
+        flat = x.reshape(N, C, -1)
+        self.argmax = flat.argmax(axis=-1)                         # (N, C)
+        return xp.take_along_axis(flat, self.argmax[..., None], axis=-1)[..., 0]
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        N, C = gy.shape
+        gx = xp.zeros((N, C, self.x_shape[2] * self.x_shape[3]), dtype=gy.dtype)
+        xp.put_along_axis(gx, self.argmax[..., None], gy[..., None], axis=-1)
+        return gx.reshape(self.x_shape)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    """Max pooling. x (N, C, H, W) -> (N, C, OH, OW); stride defaults to kernel_size.
+
+    padding: int, (PH, PW) or ((PT, PB), (PL, PR)); padded positions never win (they are -inf).
+    Overlapping windows (AlexNet's 3x3 stride 2) route each gradient to its window's maximum and
+    add up where windows share an input.
+    """
+    return MaxPool2d(kernel_size, stride, padding)(x)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True):
+    """Average pooling. x (N, C, H, W) -> (N, C, OH, OW); see `AvgPool2d` for the padding rule."""
+    return AvgPool2d(kernel_size, stride, padding, count_include_pad)(x)
+
+
+def global_avg_pool2d(x):
+    """(N, C, H, W) -> (N, C) mean over each feature map."""
+    return GlobalAvgPool2d()(x)
+
+
+def global_max_pool2d(x):
+    """(N, C, H, W) -> (N, C) max over each feature map."""
+    return GlobalMaxPool2d()(x)

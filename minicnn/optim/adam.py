@@ -1,0 +1,35 @@
+"""Adam (Kingma & Ba, 2015) with PyTorch's L2 weight decay."""
+import math
+
+from minicnn import backend
+from minicnn.optim.optimizer import Optimizer
+
+
+class Adam(Optimizer):
+    """m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+    p = p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, lr)
+        self.beta1, self.beta2 = betas
+        self.eps, self.weight_decay = eps, weight_decay
+
+    def update(self, index, param, grad):
+        xp = backend.get_array_module(param.data)
+        if self.weight_decay:
+            grad = grad + self.weight_decay * param.data
+        state = self.state[index]
+        if "m" not in state:
+            state["m"] = xp.zeros_like(param.data)
+            state["v"] = xp.zeros_like(param.data)
+            state["t"] = xp.zeros((), dtype=param.dtype)
+        state["t"] += 1
+        t = float(state["t"])
+        m, v = state["m"], state["v"]
+        m *= self.beta1
+        m += (1 - self.beta1) * grad
+        v *= self.beta2
+        v += (1 - self.beta2) * grad * grad
+        step_size = self.lr / (1 - self.beta1 ** t)
+        denom = xp.sqrt(v) / math.sqrt(1 - self.beta2 ** t) + self.eps
+        param.data -= step_size * m / denom
