@@ -1,0 +1,63 @@
+"""A run's numbers on disk: metrics.csv, metrics.json and curves.png, rewritten every epoch.
+
+`history` is a list with one dict per finished epoch holding at least
+epoch, train_loss, train_acc, test_loss, test_acc, seconds (and lr).
+"""
+import csv
+import json
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never open a window (works on machines without a display)
+import matplotlib.pyplot as plt  # noqa: E402
+
+COLUMNS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "lr"]
+
+
+def _replace_atomically(path, write):
+    tmp_path = path + ".tmp"
+    write(tmp_path)
+    os.replace(tmp_path, path)
+
+
+def write_csv(path, history):
+    def write(tmp_path):
+        with open(tmp_path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(history)
+    _replace_atomically(path, write)
+
+
+def write_json(path, history):
+    def write(tmp_path):
+        with open(tmp_path, "w") as f:
+            json.dump(history, f, indent=1)
+    _replace_atomically(path, write)
+
+
+def plot_curves(path, history, title=""):
+    """Loss (left) and accuracy (right) per epoch, train vs test."""
+    epochs = [row["epoch"] for row in history]
+    figure, (loss_axes, acc_axes) = plt.subplots(1, 2, figsize=(10, 4))
+    for split, style in (("train", "o-"), ("test", "s--")):
+        loss_axes.plot(epochs, [row[f"{split}_loss"] for row in history], style, label=split)
+        acc_axes.plot(epochs, [row[f"{split}_acc"] for row in history], style, label=split)
+    loss_axes.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
+    acc_axes.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    for axes in (loss_axes, acc_axes):
+        axes.grid(alpha=0.3)
+        axes.legend()
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    _replace_atomically(path, lambda tmp: figure.savefig(tmp, dpi=100, format="png"))
+    plt.close(figure)
+
+
+def write_all(out_dir, history, title=""):
+    """metrics.csv, metrics.json and curves.png in out_dir."""
+    write_csv(os.path.join(out_dir, "metrics.csv"), history)
+    write_json(os.path.join(out_dir, "metrics.json"), history)
+    plot_curves(os.path.join(out_dir, "curves.png"), history, title)
