@@ -225,3 +225,48 @@ def test_backward_with_a_gradient_of_the_wrong_shape():
     y = t(2, 3) * 2.0
     with pytest.raises(ShapeError, match=rf"^backward\b.*{shape_text((3, 2))}"):
         y.backward(np.ones((3, 2)))
+
+
+# --- invalid hyper-parameters: a ValueError naming the op and the argument --------------------
+
+@pytest.mark.parametrize("op, argument, call", [
+    ("conv2d", "stride", lambda x: F.conv2d(x, t(2, 3, 3, 3), stride=0)),
+    ("conv2d", "stride", lambda x: F.conv2d(x, t(2, 3, 3, 3), stride=(1, -1))),
+    ("conv2d", "padding", lambda x: F.conv2d(x, t(2, 3, 3, 3), padding=-1)),
+    ("conv2d", "padding", lambda x: F.conv2d(x, t(2, 3, 3, 3), padding=(0, -1))),
+    ("max_pool2d", "kernel", lambda x: F.max_pool2d(x, 0)),
+    ("max_pool2d", "stride", lambda x: F.max_pool2d(x, 2, stride=0)),
+    ("avg_pool2d", "kernel", lambda x: F.avg_pool2d(x, (2, 0))),
+    ("local_response_norm", "size", lambda x: F.local_response_norm(x, size=0)),
+])
+def test_invalid_hyper_parameters(op, argument, call):
+    with pytest.raises(ValueError, match=rf"^{op}\b.*{argument}"):
+        call(t(1, 3, 6, 6))
+
+
+@pytest.mark.parametrize("op, call", [
+    # PyTorch's rule: padding at most half the kernel, so no window lies wholly in the padding
+    # (it would give -inf for max pooling and 0/0 for an average that excludes the padding).
+    ("max_pool2d", lambda x: F.max_pool2d(x, 2, stride=1, padding=2)),
+    ("max_pool2d", lambda x: F.max_pool2d(x, 3, stride=1, padding=((0, 2), (0, 0)))),
+    ("avg_pool2d", lambda x: F.avg_pool2d(x, 2, stride=1, padding=2, count_include_pad=False)),
+])
+def test_pool_padding_larger_than_half_the_kernel(op, call):
+    with pytest.raises(ValueError, match=rf"^{op}\b.*padding"):
+        call(t(1, 3, 6, 6))
+
+
+@pytest.mark.parametrize("p", [-0.1, 1.0, 1.5])
+def test_dropout_probability_out_of_range(p):
+    with pytest.raises(ValueError, match=rf"^dropout\b.*{p}"):
+        F.dropout(t(2, 3), p=p)
+
+
+def test_batch_norm_training_with_one_value_per_channel():
+    with pytest.raises(ShapeError, match=rf"^batch_norm\b.*{shape_text((1, 3))}"):
+        F.batch_norm(t(1, 3), t(3), t(3), np.zeros(3), np.ones(3), training=True)
+
+
+def test_pow_with_a_tensor_exponent_says_what_is_supported():
+    with pytest.raises(TypeError, match=r"^pow\b"):
+        t(2) ** t(2)

@@ -352,3 +352,28 @@ def test_gradcheck_report_and_inputs_left_unchanged(rng):
         assert report["max_rel_err"] >= 0.0
     np.testing.assert_array_equal(x.numpy(), before[0])
     np.testing.assert_array_equal(w.numpy(), before[1])
+
+
+# --- max-pool ties: each window sends its gradient to exactly one element ---------------------
+
+@pytest.mark.parametrize("shape, kernel, stride, padding", [
+    ((1, 1, 4, 4), 2, 2, 0),
+    ((2, 3, 5, 5), 3, 2, 0),   # overlapping windows share tied cells
+    ((1, 2, 4, 5), 3, 1, 1),
+])
+def test_max_pool2d_ties_route_each_window_gradient_once(rng, shape, kernel, stride, padding):
+    # After a ReLU many inputs are exactly 0, so a window often holds tied maxima. Sending the
+    # gradient to every tied cell would multiply it; the total must equal the upstream total.
+    x = minicnn.Tensor(np.zeros(shape), requires_grad=True)
+    y = F.max_pool2d(x, kernel, stride, padding)
+    upstream = rng.uniform(0.5, 1.5, y.shape)
+    y.backward(upstream)
+    np.testing.assert_allclose(x.grad.sum(axis=(2, 3)), upstream.sum(axis=(2, 3)), rtol=1e-12)
+
+
+def test_global_max_pool2d_ties_route_gradient_once(rng):
+    x = minicnn.Tensor(np.zeros((2, 3, 2, 3)), requires_grad=True)
+    upstream = rng.uniform(0.5, 1.5, (2, 3))
+    F.global_max_pool2d(x).backward(upstream)
+    np.testing.assert_allclose(x.grad.sum(axis=(2, 3)), upstream, rtol=1e-12)
+    assert np.all((x.grad != 0).sum(axis=(2, 3)) == 1)
