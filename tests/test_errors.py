@@ -238,7 +238,8 @@ def test_backward_with_a_gradient_of_the_wrong_shape():
     ("max_pool2d", "stride", lambda x: F.max_pool2d(x, 2, stride=0)),
     ("avg_pool2d", "kernel", lambda x: F.avg_pool2d(x, (2, 0))),
     ("local_response_norm", "size", lambda x: F.local_response_norm(x, size=0)),
-])
+], ids=["conv_stride0", "conv_stride_neg", "conv_pad_neg", "conv_pad_pair_neg", "maxpool_k0",
+        "maxpool_stride0", "avgpool_k0", "lrn_size0"])
 def test_invalid_hyper_parameters(op, argument, call):
     with pytest.raises(ValueError, match=rf"^{op}\b.*{argument}"):
         call(t(1, 3, 6, 6))
@@ -248,9 +249,9 @@ def test_invalid_hyper_parameters(op, argument, call):
     # PyTorch's rule: padding at most half the kernel, so no window lies wholly in the padding
     # (it would give -inf for max pooling and 0/0 for an average that excludes the padding).
     ("max_pool2d", lambda x: F.max_pool2d(x, 2, stride=1, padding=2)),
-    ("max_pool2d", lambda x: F.max_pool2d(x, 3, stride=1, padding=((0, 2), (0, 0)))),
+    ("max_pool2d", lambda x: F.max_pool2d(x, 3, stride=1, padding=((0, 0), (3, 0)))),
     ("avg_pool2d", lambda x: F.avg_pool2d(x, 2, stride=1, padding=2, count_include_pad=False)),
-])
+], ids=["max_pad2_k2", "max_left_pad3_k3", "avg_pad2_k2_exclude_pad"])
 def test_pool_padding_larger_than_half_the_kernel(op, call):
     with pytest.raises(ValueError, match=rf"^{op}\b.*padding"):
         call(t(1, 3, 6, 6))
