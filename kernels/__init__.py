@@ -1,9 +1,64 @@
 """Array-level hot loops of minicnn, installed as `minicnn.kernels`.
 
-These functions take and return plain backend arrays (NumPy or CuPy), know nothing of autograd,
-and are the only code that may branch on NumPy vs CuPy vs numba. Each fast version stays beside
-a plain reference it is checked against.
-"""
-from minicnn.kernels.im2col import col2im, conv_output_size, fold, im2col, pad_input, window_view
+These functions take and return plain backend arrays (NumPy or CuPy) and know nothing of
+autograd. Each fast version sits beside a plain reference it is tested against:
 
-__all__ = ["col2im", "conv_output_size", "fold", "im2col", "pad_input", "window_view"]
+    windows.py        reference im2col / col2im / window_view / fold (NumPy or CuPy)
+    windows_numba.py  numba im2col / col2im for NumPy arrays
+    pooling.py        reference max / avg pooling kernels (NumPy or CuPy)
+    pooling_numba.py  numba max pooling for NumPy arrays
+
+The functions below pick the numba version for NumPy arrays and the reference otherwise (CuPy
+arrays, or MINICNN_KERNELS=reference in the environment, e.g. to compare the two).
+"""
+import os
+
+from minicnn import backend
+from minicnn.kernels import pooling, windows
+from minicnn.kernels.pooling import avg_pool_backward, avg_pool_forward
+from minicnn.kernels.windows import conv_output_size, fold, pad_input, window_view
+
+try:
+    import numba
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        # OpenMP's worker threads spin after each parallel loop and starve OpenBLAS's GEMM
+        # threads (measured: LeNet-5 training 3x slower); the workqueue layer sleeps instead.
+        numba.config.THREADING_LAYER = "workqueue"
+    from minicnn.kernels import pooling_numba, windows_numba
+except ImportError:  # numba missing or broken: the references still work
+    pooling_numba = windows_numba = None
+
+__all__ = ["im2col", "col2im", "max_pool_forward", "max_pool_backward", "avg_pool_forward",
+           "avg_pool_backward", "conv_output_size", "fold", "pad_input", "window_view",
+           "use_numba"]
+
+
+def use_numba(array):
+    """True when `array` is a NumPy array and the numba kernels are enabled."""
+    if windows_numba is None or os.environ.get("MINICNN_KERNELS", "numba") == "reference":
+        return False
+    return backend.device_of(array) == "cpu"
+
+
+def im2col(x, KH, KW, SH, SW, pads):
+    """(N, C, H, W) -> col (N*OH*OW, C*KH*KW); see `windows.im2col`."""
+    impl = windows_numba if use_numba(x) else windows
+    return impl.im2col(x, KH, KW, SH, SW, pads)
+
+
+def col2im(col, x_shape, KH, KW, SH, SW, pads):
+    """(N*OH*OW, C*KH*KW) -> (N, C, H, W), overlapping entries summed; see `windows.col2im`."""
+    impl = windows_numba if use_numba(col) else windows
+    return impl.col2im(col, x_shape, KH, KW, SH, SW, pads)
+
+
+def max_pool_forward(x, KH, KW, SH, SW, pads):
+    """(N, C, H, W) -> (y, argmax), both (N, C, OH, OW); see `pooling.max_pool_forward`."""
+    impl = pooling_numba if use_numba(x) else pooling
+    return impl.max_pool_forward(x, KH, KW, SH, SW, pads)
+
+
+def max_pool_backward(gy, argmax, x_shape, KH, KW, SH, SW, pads):
+    """gy (N, C, OH, OW) -> gx (N, C, H, W); see `pooling.max_pool_backward`."""
+    impl = pooling_numba if use_numba(gy) else pooling
+    return impl.max_pool_backward(gy, argmax, x_shape, KH, KW, SH, SW, pads)

@@ -259,7 +259,8 @@ class Function:
 
     `forward` receives backend arrays (not Tensors) and returns an array; `backward` receives the
     upstream gradient array and returns one gradient array (or None) per input. Whatever
-    `backward` needs is saved on `self` during `forward`.
+    `backward` needs is saved on `self` during `forward`. `self.needs_input_grad` (one bool per
+    input, set before `forward`) lets an op skip gradients nobody asked for.
     """
 
     name = None  # set by subclasses for error messages, e.g. "conv2d"
@@ -270,8 +271,11 @@ class Function:
         arrays = [_input_array(x, reference) for x in inputs]
         self._check_devices(arrays)
         self._check_dtypes(arrays)
+        # which inputs want a gradient: backward may skip the others (conv on raw images)
+        self.needs_input_grad = tuple(
+            _grad_enabled and t is not None and t.requires_grad for t in tensors)
         output = Tensor(self.forward(*arrays))
-        needs_grad = _grad_enabled and any(t is not None and t.requires_grad for t in tensors)
+        needs_grad = any(self.needs_input_grad)
         if needs_grad:
             # plain arrays become constant tensors; a None input (no bias) stays None
             self.inputs = [t if t is not None or a is None else Tensor(a)

@@ -41,24 +41,36 @@ class Conv2d(Function):
         return xp.ascontiguousarray(y.reshape(N, OH, OW, OC).transpose(0, 3, 1, 2))
 
     def backward(self, gy):
-        xp = backend.get_array_module(gy)
-        OC, Cg, KH, KW = self.W.shape
+        OC = self.W.shape[0]
         gy2 = gy.transpose(0, 2, 3, 1).reshape(-1, OC)          # (N*OH*OW, OC)
-        W2 = self.W.reshape(OC, -1)
-        if self.groups == 1:
-            gW = gy2.T @ self.col
-            del self.col  # free the largest buffer before allocating gcol
-            gcol = gy2 @ W2
-        else:
-            gW = xp.empty_like(W2)
-            gcol = xp.empty_like(self.col)
-            for cols, rows in self._group_slices(Cg * KH * KW, OC // self.groups):
-                gW[rows] = gy2[:, rows].T @ self.col[:, cols]
-                gcol[:, cols] = gy2[:, rows] @ W2[rows]
-            del self.col
-        gx = col2im(gcol, self.x_shape, KH, KW, self.SH, self.SW, self.pads)
+        W2 = self.W.reshape(OC, -1)                             # (OC, Cg*KH*KW)
+        gW = self._weight_grad(gy2, W2)
+        del self.col  # free the largest buffer before gcol is allocated
+        gx = self._input_grad(gy2, W2) if self.needs_input_grad[0] else None
         gb = gy2.sum(axis=0) if self.has_bias else None
         return gx, gW.reshape(self.W.shape), gb
+
+    def _weight_grad(self, gy2, W2):
+        """gW_g = gy_g^T @ col_g: (OC, Cg*KH*KW)."""
+        if self.groups == 1:
+            return gy2.T @ self.col
+        gW = backend.get_array_module(gy2).empty_like(W2)
+        for cols, rows in self._group_slices(W2.shape[1], W2.shape[0] // self.groups):
+            gW[rows] = gy2[:, rows].T @ self.col[:, cols]
+        return gW
+
+    def _input_grad(self, gy2, W2):
+        """gcol_g = gy_g @ W_g, then col2im back to the input's (N, C, H, W)."""
+        if self.groups == 1:
+            gcol = gy2 @ W2
+        else:
+            group_cols = W2.shape[1]
+            gcol = backend.get_array_module(gy2).empty(
+                (gy2.shape[0], group_cols * self.groups), dtype=gy2.dtype)
+            for cols, rows in self._group_slices(group_cols, W2.shape[0] // self.groups):
+                gcol[:, cols] = gy2[:, rows] @ W2[rows]
+        KH, KW = self.W.shape[2:]
+        return col2im(gcol, self.x_shape, KH, KW, self.SH, self.SW, self.pads)
 
     def _group_slices(self, group_cols, group_rows):
         """Column slice of col and row slice of W for each group."""

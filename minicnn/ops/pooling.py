@@ -1,7 +1,7 @@
 """Max, average and global pooling over (N, C, H, W) windows."""
 from minicnn import backend
 from minicnn.core import Function
-from minicnn.kernels import fold, pad_input, window_view
+from minicnn import kernels
 from minicnn.ops.utils import check_nchw, check_window_fits, pair, padding4
 
 
@@ -13,13 +13,10 @@ class _Pool2d(Function):
         self.SH, self.SW = pair(kernel_size if stride is None else stride)
         self.pads = padding4(padding)
 
-    def _windows(self, x, pad_value):
-        """(N, C, H, W) -> (N, C, OH, OW, KH, KW) view of the padded input."""
+    def _check(self, x):
         check_nchw(self.op_name, x)
         check_window_fits(self.op_name, x.shape, self.KH, self.KW, self.pads)
         self.x_shape = x.shape
-        x_pad = pad_input(x, self.pads, pad_value)
-        return window_view(x_pad, self.KH, self.KW, self.SH, self.SW)
 
 
 class MaxPool2d(_Pool2d):
@@ -27,20 +24,14 @@ class MaxPool2d(_Pool2d):
     name = "max_pool2d"
 
     def forward(self, x):
-        xp = backend.get_array_module(x)
-        windows = self._windows(x, -xp.inf)
-        N, C, OH, OW = windows.shape[:4]
-        flat = windows.reshape(N, C, OH, OW, self.KH * self.KW)   # a copy, one per window
-        self.argmax = flat.argmax(axis=-1)                          # (N, C, OH, OW)
-        return xp.take_along_axis(flat, self.argmax[..., None], axis=-1)[..., 0]
+        self._check(x)
+        y, self.argmax = kernels.max_pool_forward(x, self.KH, self.KW, self.SH, self.SW,
+                                                  self.pads)
+        return y
 
     def backward(self, gy):
-        xp = backend.get_array_module(gy)
-        N, C, OH, OW = gy.shape
-        gwin = xp.zeros((N, C, OH, OW, self.KH * self.KW), dtype=gy.dtype)
-        xp.put_along_axis(gwin, self.argmax[..., None], gy[..., None], axis=-1)
-        gwin = gwin.reshape(N, C, OH, OW, self.KH, self.KW)
-        return fold(gwin, self.x_shape, self.SH, self.SW, self.pads)
+        return kernels.max_pool_backward(gy, self.argmax, self.x_shape, self.KH, self.KW,
+                                         self.SH, self.SW, self.pads)
 
 
 class AvgPool2d(_Pool2d):
@@ -56,24 +47,23 @@ class AvgPool2d(_Pool2d):
         self.count_include_pad = count_include_pad
 
     def forward(self, x):
-        windows = self._windows(x, 0.0)
+        self._check(x)
         self.counts = self._window_counts(x)                          # (OH, OW) or a number
-        return windows.sum(axis=(4, 5)) / self.counts
+        return kernels.avg_pool_forward(x, self.KH, self.KW, self.SH, self.SW, self.pads,
+                                        self.counts)
 
     def backward(self, gy):
-        xp = backend.get_array_module(gy)
-        g = gy / self.counts                                         # (N, C, OH, OW)
-        shape = gy.shape + (self.KH, self.KW)
-        gwin = xp.broadcast_to(g[..., None, None], shape)
-        return fold(gwin, self.x_shape, self.SH, self.SW, self.pads)
+        return kernels.avg_pool_backward(gy, self.x_shape, self.KH, self.KW, self.SH, self.SW,
+                                         self.pads, self.counts)
 
     def _window_counts(self, x):
         if self.count_include_pad:
             return float(self.KH * self.KW)
         xp = backend.get_array_module(x)
         ones = xp.ones((1, 1) + x.shape[2:], dtype=x.dtype)
-        ones_pad = pad_input(ones, self.pads, 0.0)
-        return window_view(ones_pad, self.KH, self.KW, self.SH, self.SW).sum(axis=(4, 5))[0, 0]
+        ones_pad = kernels.pad_input(ones, self.pads, 0.0)
+        windows = kernels.window_view(ones_pad, self.KH, self.KW, self.SH, self.SW)
+        return windows.sum(axis=(4, 5))[0, 0]
 
 
 class GlobalAvgPool2d(Function):

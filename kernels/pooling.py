@@ -1,0 +1,42 @@
+"""Max and average pooling kernels on (N, C, H, W) arrays: the NumPy/CuPy reference.
+
+max_pool_forward returns the output and the flat index (i * KW + j) of each window's maximum;
+the backward routes each gradient to that position. Windows are read through `window_view`
+(no copy) and written back with `fold` (overlapping windows add up).
+"""
+from minicnn import backend
+from minicnn.kernels.windows import fold, pad_input, window_view
+
+
+def max_pool_forward(x, KH, KW, SH, SW, pads):
+    """(N, C, H, W) -> y (N, C, OH, OW), argmax (N, C, OH, OW) in [0, KH*KW)."""
+    xp = backend.get_array_module(x)
+    windows = window_view(pad_input(x, pads, -xp.inf), KH, KW, SH, SW)
+    N, C, OH, OW = windows.shape[:4]
+    flat = windows.reshape(N, C, OH, OW, KH * KW)           # one copy of every window
+    argmax = flat.argmax(axis=-1)
+    y = xp.take_along_axis(flat, argmax[..., None], axis=-1)[..., 0]
+    return y, argmax
+
+
+def max_pool_backward(gy, argmax, x_shape, KH, KW, SH, SW, pads):
+    """Route gy (N, C, OH, OW) to each window's maximum; returns gx (N, C, H, W)."""
+    xp = backend.get_array_module(gy)
+    N, C, OH, OW = gy.shape
+    gwin = xp.zeros((N, C, OH, OW, KH * KW), dtype=gy.dtype)
+    xp.put_along_axis(gwin, argmax[..., None], gy[..., None], axis=-1)
+    return fold(gwin.reshape(N, C, OH, OW, KH, KW), x_shape, SH, SW, pads)
+
+
+def avg_pool_forward(x, KH, KW, SH, SW, pads, counts):
+    """Window sums divided by `counts` (a number, or (OH, OW) real-input counts)."""
+    windows = window_view(pad_input(x, pads, 0.0), KH, KW, SH, SW)
+    return windows.sum(axis=(4, 5)) / counts
+
+
+def avg_pool_backward(gy, x_shape, KH, KW, SH, SW, pads, counts):
+    """Spread gy / counts evenly over each window; returns gx (N, C, H, W)."""
+    xp = backend.get_array_module(gy)
+    g = gy / counts
+    gwin = xp.broadcast_to(g[..., None, None], gy.shape + (KH, KW))
+    return fold(gwin, x_shape, SH, SW, pads)
