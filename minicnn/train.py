@@ -10,6 +10,7 @@ augmentation of each batch are drawn from (seed, epoch, batch) and the checkpoin
 dropout generator's state.
 """
 import argparse
+import ast
 import math
 import os
 import shlex
@@ -52,6 +53,9 @@ def parse_args(argv=None):
                    help="resize images to SIZE x SIZE (default: the model's input size)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random crop + horizontal flip")
+    p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a model build option, e.g. classic=True or width=0.5 (repeatable); "
+                        "see minicnn.models.options(MODEL)")
     p.add_argument("--profile", choices=recipes.PROFILES,
                    help="recipe profile (default: cpu on --device cpu, paper on --device gpu)")
     p.add_argument("--device", choices=["cpu", "gpu"], default=None)
@@ -64,6 +68,20 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def parse_model_options(pairs):
+    """["width=0.5", "classic=True"] -> {"width": 0.5, "classic": True}."""
+    options = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--model-option {pair!r}: expected KEY=VALUE, e.g. width=0.5")
+        try:
+            options[key.strip()] = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            options[key.strip()] = text.strip()  # a bare word such as a config name
+    return options
+
+
 def make_config(args):
     """The run's settings: the recipe, overridden by whatever was given on the command line."""
     device = args.device or "cpu"
@@ -73,6 +91,8 @@ def make_config(args):
         optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, nesterov=args.nesterov,
         weight_decay=args.weight_decay, schedule=args.schedule, input_size=args.resize,
         augment=args.augment)
+    recipe = recipes.with_overrides(
+        recipe, build={**recipe.build, **parse_model_options(args.model_option)})
     dataset = args.dataset or "fashion-mnist"
     out = args.out or os.path.join(
         "runs", f"{args.model}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
