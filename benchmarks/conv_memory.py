@@ -1,0 +1,53 @@
+"""Peak extra memory of conv2d forward + backward, measured with tracemalloc.
+
+    python benchmarks/conv_memory.py [--shape 64,64,56,56] [--kernel 3]
+
+NumPy reports its allocations to tracemalloc, so the peak seen while a forward and a backward
+run, minus what was allocated before (input, weight, upstream gradient), is the conv's extra
+memory: the im2col buffer, the output, and the gradients.
+"""
+import argparse
+import tracemalloc
+
+import numpy as np
+
+import minicnn
+import minicnn.functional as F
+
+
+def measure(shape, kernel, out_channels):
+    """Return (input MB, peak extra MB of forward+backward, col MB) for a float32 conv."""
+    N, C, H, W = shape
+    rng = np.random.default_rng(0)
+    x = minicnn.Tensor(rng.standard_normal(shape, dtype=np.float32), requires_grad=True)
+    w = minicnn.Tensor(rng.standard_normal((out_channels, C, kernel, kernel),
+                                           dtype=np.float32), requires_grad=True)
+    gy = np.ones((N, out_channels, H, W), dtype=np.float32)
+    F.conv2d(x, w, padding=kernel // 2).backward(gy)  # warm up numba before measuring
+    x.grad = w.grad = None
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    y = F.conv2d(x, w, padding=kernel // 2)
+    y.backward(gy)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    col_bytes = N * H * W * C * kernel * kernel * 4
+    return x.data.nbytes / 1e6, (peak - before) / 1e6, col_bytes / 1e6
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shape", default="64,64,56,56", help="N,C,H,W of the input")
+    parser.add_argument("--kernel", type=int, default=3)
+    parser.add_argument("--out-channels", type=int, default=64)
+    args = parser.parse_args()
+    shape = tuple(int(s) for s in args.shape.split(","))
+    input_mb, peak_mb, col_mb = measure(shape, args.kernel, args.out_channels)
+    print(f"input {shape} float32: {input_mb:.1f} MB; im2col buffer {col_mb:.1f} MB "
+          f"({col_mb / input_mb:.1f}x input)")
+    print(f"peak extra memory of forward+backward: {peak_mb:.1f} MB "
+          f"({peak_mb / input_mb:.1f}x input, {peak_mb / col_mb:.2f}x col)")
+
+
+if __name__ == "__main__":
+    main()
