@@ -16,6 +16,19 @@ from minicnn.optim import SGD
 # name -> options that keep the model small enough for a quick CPU test
 SMALL_OPTIONS = {
     "lenet5": {},
+    "alexnet": {"small_input": True, "width": 0.125},
+    "vgg11": {"channel_ratio": 16, "fc_width": 64, "image_size": 32},
+    "vgg13": {"channel_ratio": 16, "fc_width": 64, "image_size": 32},
+    "vgg16": {"channel_ratio": 16, "fc_width": 64, "image_size": 32},
+    "vgg19": {"channel_ratio": 16, "fc_width": 64, "image_size": 32},
+    "vgg16_bn": {"channel_ratio": 16},
+    "vgg16_bigconv": {"channel_ratio": 16, "fc_width": 64, "image_size": 32},
+    "nin": {"small_input": True, "width": 0.25},
+    "googlenet": {"image_size": 16},
+    "googlenet_small": {"image_size": 8},
+    "resnet18": {"small_input": True, "width": 0.125},
+    "resnet34": {"small_input": True, "width": 0.125},
+    "squeezenet": {"small_input": True},
 }
 
 
@@ -63,6 +76,24 @@ def test_one_sgd_step_lowers_the_loss_on_a_fixed_batch(name):
     assert loss_after.item() < loss_before.item()
 
 
+@pytest.mark.parametrize("name, options, expected", [
+    ("lenet5", {}, (1, 28, 28)),
+    ("nin", {}, (1, 224, 224)),
+    ("nin", {"small_input": True}, (1, 28, 28)),
+    ("resnet18", {}, (1, 224, 224)),
+    ("resnet18", {"small_input": True}, (1, 28, 28)),
+    ("squeezenet", {"small_input": True}, (1, 28, 28)),
+    ("googlenet", {}, (1, 224, 224)),
+    ("googlenet_small", {}, (1, 32, 32)),
+    ("vgg16_bn", {"channel_ratio": 16}, (1, 32, 32)),
+    ("vgg11", {"channel_ratio": 16, "fc_width": 64}, (1, 224, 224)),
+    ("alexnet", {"width": 0.125}, (1, 224, 224)),
+    ("alexnet", {"width": 0.125, "small_input": True}, (1, 28, 28)),
+])
+def test_default_input_size_is_the_documented_natural_size(name, options, expected):
+    assert models.build(name, **options).default_input_size == expected
+
+
 def test_lenet5_has_the_paper_layer_sizes():
     model = models.build("lenet5")
     shapes = {name: p.shape for name, p in model.named_parameters()}
@@ -99,3 +130,76 @@ def test_wrong_input_size_says_what_the_model_expects():
 def test_too_small_image_size_names_the_smallest_accepted():
     with pytest.raises(ValueError, match="lenet5: image_size must be an int >= 28"):
         models.build("lenet5", image_size=20)
+
+
+def test_alexnet_two_towers_connects_conv2_conv4_conv5_within_a_tower():
+    one = models.build("alexnet", width=0.125, small_input=True)
+    two = models.build("alexnet", width=0.125, small_input=True, two_towers=True)
+    for layer in ("conv2", "conv4", "conv5"):
+        w1, w2 = getattr(one, layer).weight, getattr(two, layer).weight
+        assert w2.shape[0] == w1.shape[0] and 2 * w2.shape[1] == w1.shape[1]
+    assert one.conv3.weight.shape == two.conv3.weight.shape  # conv3 sees both towers
+
+
+def test_vgg_configurations_differ_only_in_convolutions_per_block():
+    counts = {}
+    for name in ("vgg11", "vgg13", "vgg16", "vgg19"):
+        model = models.build(name, **SMALL_OPTIONS[name])
+        counts[name] = sum(isinstance(m, minicnn.nn.Conv2d) for m in model.modules())
+    # weight layers = convolutions + 3 fully connected: 11, 13, 16, 19
+    assert {name: n + 3 for name, n in counts.items()} == {
+        "vgg11": 11, "vgg13": 13, "vgg16": 16, "vgg19": 19}
+
+
+def test_one_big_kernel_costs_more_weights_than_the_stack_of_3x3_it_replaces():
+    def conv_params(model):
+        return sum(p.size for m in model.modules() if isinstance(m, minicnn.nn.Conv2d)
+                   for p in m.parameters())
+    stacked = models.build("vgg16", channel_ratio=8, fc_width=64, image_size=32)
+    big = models.build("vgg16_bigconv", channel_ratio=8, fc_width=64, image_size=32)
+    assert conv_params(big) > conv_params(stacked)
+
+
+def test_vgg_rejects_an_input_too_small_for_five_poolings():
+    with pytest.raises(ValueError, match="vgg16: image_size must be an int >= 32"):
+        models.build("vgg16", channel_ratio=16, fc_width=64, image_size=28)
+
+
+def test_resnet_block_adds_its_input_back():
+    from minicnn.models.resnet import BasicBlock
+    block = BasicBlock(4, 4).eval()
+    # silence the residual branch: bn2 outputs 0, so the block computes relu(0 + x)
+    block.bn2.weight.data[...] = 0
+    block.bn2.bias.data[...] = 0
+    x, _ = fixed_batch((4, 5, 5))
+    with minicnn.no_grad():
+        y = block(x)
+    np.testing.assert_array_equal(y.numpy(), np.maximum(x.numpy(), 0))
+
+
+def test_resnet_projects_the_shortcut_only_where_the_shape_changes():
+    model = models.build("resnet18", width=0.125)
+    assert isinstance(model.conv2_x[0].shortcut, minicnn.nn.Identity)
+    assert isinstance(model.conv3_x[1].shortcut, minicnn.nn.Identity)
+    projection = model.conv3_x[0].shortcut[0]
+    assert projection.weight.shape[2:] == (1, 1) and projection.stride == 2
+
+
+def test_inception_and_fire_concatenate_their_paths():
+    from minicnn.models.googlenet import INCEPTION, Inception
+    from minicnn.models.squeezenet import Fire
+    x, _ = fixed_batch((192, 4, 4), batch=1)
+    with minicnn.no_grad():
+        y = Inception(192, *INCEPTION["3a"])(x)
+    assert y.shape == (1, 256, 4, 4)  # Table 1: inception (3a) outputs 28x28x256
+    x, _ = fixed_batch((64, 5, 5), batch=1)
+    with minicnn.no_grad():
+        y = Fire(64, 16, 64, 64)(x)
+    assert y.shape == (1, 128, 5, 5)
+
+
+def test_global_pooling_models_accept_other_input_sizes():
+    model = models.build("resnet18", small_input=True, width=0.125).eval()
+    x, _ = fixed_batch((1, 36, 20))
+    with minicnn.no_grad():
+        assert model(x).shape == (2, 10)

@@ -14,11 +14,30 @@ the images to unless told otherwise.
 
 import inspect
 
+from .alexnet import AlexNet
+from .googlenet import GoogLeNet, GoogLeNetSmall
 from .lenet import LeNet5
+from .nin import NiN
+from .resnet import ResNet
+from .squeezenet import SqueezeNet
+from .vgg import VGG, VGG16BN
 
 # name -> (model class, the arguments that make this member of its family)
 _REGISTRY = {
     "lenet5": (LeNet5, {}),
+    "alexnet": (AlexNet, {}),
+    "vgg11": (VGG, {"config": "vgg11"}),
+    "vgg13": (VGG, {"config": "vgg13"}),
+    "vgg16": (VGG, {"config": "vgg16"}),
+    "vgg19": (VGG, {"config": "vgg19"}),
+    "vgg16_bn": (VGG16BN, {}),
+    "vgg16_bigconv": (VGG, {"config": "vgg16_bigconv"}),
+    "nin": (NiN, {}),
+    "googlenet": (GoogLeNet, {}),
+    "googlenet_small": (GoogLeNetSmall, {}),
+    "resnet18": (ResNet, {"config": "resnet18"}),
+    "resnet34": (ResNet, {"config": "resnet34"}),
+    "squeezenet": (SqueezeNet, {}),
 }
 
 

@@ -1,0 +1,185 @@
+"""GoogLeNet (Inception v1): blocks of four parallel paths whose outputs are concatenated.
+
+Paper: C. Szegedy, W. Liu, Y. Jia, P. Sermanet, S. Reed, D. Anguelov, D. Erhan, V. Vanhoucke,
+A. Rabinovich, "Going Deeper with Convolutions", CVPR 2015. Section 4 and Figure 2(b) are the
+Inception module: 1x1, 1x1 -> 3x3, 1x1 -> 5x5 and 3x3 max pooling -> 1x1 paths side by side,
+the 1x1 "reduce" layers keeping the 3x3 and 5x5 convolutions cheap. Section 5, Table 1 and
+Figure 3 give the network: a convolutional stem, nine Inception modules (3a, 3b, 4a-4e,
+5a, 5b) with max pooling between the stages, 7x7 average pooling, dropout 0.4 and one linear
+layer. The INCEPTION table below is Table 1's columns.
+
+Differences from the paper, all deliberate:
+- The two auxiliary classifiers (used only during training, Section 5) are left out, as in
+  the d2l book and torchvision.
+- LRN uses the BVLC Caffe replication's settings (size 5, alpha 1e-4, beta 0.75, k = 1).
+- Global average pooling replaces the fixed 7x7 average pooling, so smaller inputs work too
+  (the d2l book trains at 96x96, 28x28 gives 1x1 maps; on 224x224 the two are the same).
+
+`googlenet_small` is GoogLeNet for 32x32 images: every Inception channel count halved,
+BatchNorm after every convolution (S. Ioffe, C. Szegedy, "Batch Normalization", ICML 2015,
+Section 4.2 adds it to this network), a single 3x3 convolution as stem and no pooling before
+the Inception stages (the layout of the CIFAR GoogLeNets, e.g. kuangliu/pytorch-cifar).
+"""
+
+from minicnn import functional as F
+from minicnn import nn
+
+from ._common import check_image_size, out_size
+
+# Table 1: #1x1, (#3x3 reduce, #3x3), (#5x5 reduce, #5x5), pool proj.
+INCEPTION = {
+    "3a": (64, (96, 128), (16, 32), 32),
+    "3b": (128, (128, 192), (32, 96), 64),
+    "4a": (192, (96, 208), (16, 48), 64),
+    "4b": (160, (112, 224), (24, 64), 64),
+    "4c": (128, (128, 256), (24, 64), 64),
+    "4d": (112, (144, 288), (32, 64), 64),
+    "4e": (256, (160, 320), (32, 128), 128),
+    "5a": (256, (160, 320), (32, 128), 128),
+    "5b": (384, (192, 384), (48, 128), 128),
+}
+
+
+def conv_relu(in_channels, out_channels, kernel_size, batch_norm, stride=1, padding=0):
+    """[Convolution, (BatchNorm,) ReLU] as a list of layers; no conv bias before BatchNorm."""
+    conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+                     bias=not batch_norm)
+    if batch_norm:
+        return [conv, nn.BatchNorm2d(out_channels), nn.ReLU()]
+    return [conv, nn.ReLU()]
+
+
+class Inception(nn.Module):
+    """Four parallel paths over the same input, concatenated along channels (Fig. 2b).
+
+    (N, in_channels, H, W) -> (N, c1 + c2[1] + c3[1] + c4, H, W): every path keeps H and W.
+    """
+
+    def __init__(self, in_channels, c1, c2, c3, c4, batch_norm=False):
+        super().__init__()
+        bn = batch_norm
+        self.path1 = nn.Sequential(*conv_relu(in_channels, c1, 1, bn))
+        self.path2 = nn.Sequential(*conv_relu(in_channels, c2[0], 1, bn),
+                                   *conv_relu(c2[0], c2[1], 3, bn, padding=1))
+        self.path3 = nn.Sequential(*conv_relu(in_channels, c3[0], 1, bn),
+                                   *conv_relu(c3[0], c3[1], 5, bn, padding=2))
+        self.path4 = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1),
+                                   *conv_relu(in_channels, c4, 1, bn))
+        self.out_channels = c1 + c2[1] + c3[1] + c4
+
+    def forward(self, x):
+        return F.concat([self.path1(x), self.path2(x), self.path3(x), self.path4(x)], axis=1)
+
+
+def add_inception_modules(model, names, in_channels, halve=False, batch_norm=False):
+    """Register Inception modules model.inception<name> from INCEPTION; return channels out."""
+    for name in names:
+        c1, c2, c3, c4 = INCEPTION[name]
+        if halve:
+            c1, c2, c3, c4 = c1 // 2, (c2[0] // 2, c2[1] // 2), (c3[0] // 2, c3[1] // 2), c4 // 2
+        block = Inception(in_channels, c1, c2, c3, c4, batch_norm)
+        setattr(model, f"inception{name}", block)
+        in_channels = block.out_channels
+    return in_channels
+
+
+class GoogLeNet(nn.Module):
+    """GoogLeNet (Table 1, without auxiliary classifiers) -> (N, num_classes).
+
+    Options:
+        image_size: the input side the model is meant for (default 224; the d2l book uses 96;
+            with global average pooling, other sides work as well).
+        dropout: drop probability before the linear layer (paper: 0.4).
+    """
+
+    def __init__(self, num_classes=10, in_channels=1, image_size=224, dropout=0.4):
+        super().__init__()
+        check_image_size("googlenet", image_size, _feature_size)
+        self.default_input_size = (in_channels, image_size, image_size)
+
+        self.stem = nn.Sequential(
+            *conv_relu(in_channels, 64, 7, False, stride=2, padding=3),
+            nn.MaxPool2d(3, stride=2, padding=1),
+            nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0),
+            *conv_relu(64, 64, 1, False),
+            *conv_relu(64, 192, 3, False, padding=1),
+            nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0),
+            nn.MaxPool2d(3, stride=2, padding=1),
+        )
+        channels = add_inception_modules(self, ["3a", "3b"], 192)
+        self.pool3 = nn.MaxPool2d(3, stride=2, padding=1)
+        channels = add_inception_modules(self, ["4a", "4b", "4c", "4d", "4e"], channels)
+        self.pool4 = nn.MaxPool2d(3, stride=2, padding=1)
+        channels = add_inception_modules(self, ["5a", "5b"], channels)
+        self.global_pool = nn.GlobalAvgPool2d()
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(channels, num_classes)
+
+    def forward(self, x):
+        """x: (N, C, H, W) -> logits (N, num_classes)."""
+        x = self.stem(x)                                        # 224 -> 28
+        x = self.inception3b(self.inception3a(x))
+        x = self.pool3(x)                                       # 28 -> 14
+        x = self.inception4a(x)
+        x = self.inception4b(x)
+        x = self.inception4c(x)
+        x = self.inception4d(x)
+        x = self.inception4e(x)
+        x = self.pool4(x)                                       # 14 -> 7
+        x = self.inception5b(self.inception5a(x))
+        x = self.dropout(self.global_pool(x))
+        return self.fc(x)
+
+
+def _feature_size(image_size):
+    """Side of the maps reaching global average pooling in GoogLeNet (7 for 224)."""
+    size = out_size(image_size, 7, stride=2, padding=3)
+    for _ in range(4):  # the stem's two poolings, pool3, pool4
+        size = out_size(size, 3, stride=2, padding=1)
+    return size
+
+
+class GoogLeNetSmall(nn.Module):
+    """GoogLeNet for 32x32 images: halved channels, BatchNorm, 3x3 stem -> (N, num_classes).
+
+    Options:
+        image_size: the input side the model is meant for (default 32; other sides work as well).
+        dropout: drop probability before the linear layer (paper: 0.4).
+    """
+
+    def __init__(self, num_classes=10, in_channels=1, image_size=32, dropout=0.4):
+        super().__init__()
+        check_image_size("googlenet_small", image_size, _small_feature_size)
+        self.default_input_size = (in_channels, image_size, image_size)
+
+        self.stem = nn.Sequential(*conv_relu(in_channels, 96, 3, True, padding=1))
+        channels = add_inception_modules(self, ["3a", "3b"], 96, halve=True, batch_norm=True)
+        self.pool3 = nn.MaxPool2d(3, stride=2, padding=1)
+        channels = add_inception_modules(self, ["4a", "4b", "4c", "4d", "4e"], channels,
+                                         halve=True, batch_norm=True)
+        self.pool4 = nn.MaxPool2d(3, stride=2, padding=1)
+        channels = add_inception_modules(self, ["5a", "5b"], channels,
+                                         halve=True, batch_norm=True)
+        self.global_pool = nn.GlobalAvgPool2d()
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(channels, num_classes)
+
+    def forward(self, x):
+        """x: (N, C, H, W) -> logits (N, num_classes)."""
+        x = self.stem(x)                                        # 32 -> 32
+        x = self.inception3b(self.inception3a(x))
+        x = self.pool3(x)                                       # 32 -> 16
+        x = self.inception4a(x)
+        x = self.inception4b(x)
+        x = self.inception4c(x)
+        x = self.inception4d(x)
+        x = self.inception4e(x)
+        x = self.pool4(x)                                       # 16 -> 8
+        x = self.inception5b(self.inception5a(x))
+        x = self.dropout(self.global_pool(x))
+        return self.fc(x)
+
+
+def _small_feature_size(image_size):
+    """Side of the maps reaching global average pooling in googlenet_small (8 for 32)."""
+    return out_size(out_size(image_size, 3, stride=2, padding=1), 3, stride=2, padding=1)

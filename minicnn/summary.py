@@ -1,0 +1,211 @@
+"""Per-layer summary of a model: output shape, parameters, multiply-adds, activation memory.
+
+    python -m minicnn.summary vgg16 --input 3,224,224 --num-classes 1000
+    python -m minicnn.summary alexnet -o small_input=True -o width=0.25
+
+The output shapes come from one forward pass at batch size 1 under no_grad: every leaf layer's
+`forward` is wrapped for the duration of that pass, so each call adds a row. Multiply-adds
+(MACs) are counted, as the papers count them, for convolutions and fully connected layers
+only: pooling, normalisation and activations cost little beside them and count as 0.
+"""
+
+import argparse
+import ast
+import sys
+from dataclasses import dataclass
+
+import minicnn
+from minicnn import backend, models
+from minicnn import nn
+
+
+@dataclass
+class LayerRow:
+    """One call of a leaf layer during the forward pass of one image."""
+    name: str                # dotted path in the model, e.g. "conv2_x.0.conv1"
+    kind: str                # the layer's class name, e.g. "Conv2d"
+    output_shape: tuple      # per image: (C, H, W) or (features,)
+    params: int              # parameters of the layer (counted at its first call only)
+    macs: int                # multiply-adds for one image
+    activation_bytes: int    # memory of the output for one image (0 if it is the input)
+
+
+def summarize(model, input_size=None):
+    """Run one image of size input_size (C, H, W) through model; return a LayerRow per call.
+
+    input_size defaults to model.default_input_size. The model's training mode is restored.
+    """
+    if input_size is None:
+        input_size = model.default_input_size
+    first = next(model.parameters(), None)
+    xp = backend.get_array_module(first.data) if first is not None else backend.default_xp()
+    dtype = first.dtype if first is not None else "float32"
+    x = minicnn.Tensor(xp.zeros((1, *input_size), dtype=dtype))
+
+    rows = []
+    seen = set()
+    names = {id(module): name for name, module in model.named_modules()}
+    leaves = [module for module in model.modules() if next(module.children(), None) is None]
+    was_training = model.training
+    model.eval()
+    try:
+        for module in leaves:
+            _wrap_forward(module, names.get(id(module), ""), rows, seen)
+        with minicnn.no_grad():
+            model(x)
+    finally:
+        for module in leaves:
+            _unwrap_forward(module)
+        model.train(was_training)
+    return rows
+
+
+def totals(rows):
+    """Sums over the rows: dict with params, macs, activation_bytes."""
+    return {
+        "params": sum(row.params for row in rows),
+        "macs": sum(row.macs for row in rows),
+        "activation_bytes": sum(row.activation_bytes for row in rows),
+    }
+
+
+def _wrap_forward(module, name, rows, seen):
+    """Shadow module.forward with a version that appends a LayerRow after each call."""
+    original = module.forward
+
+    def forward(*args, **kwargs):
+        out = original(*args, **kwargs)
+        first_call = id(module) not in seen
+        seen.add(id(module))
+        params = sum(p.size for p in module.parameters()) if first_call else 0
+        rows.append(LayerRow(
+            name=name,
+            kind=type(module).__name__,
+            output_shape=tuple(out.shape[1:]),
+            params=params,
+            macs=layer_macs(module, out.shape),
+            activation_bytes=0 if out is args[0] else int(out.data[0].nbytes),  # Identity
+        ))
+        return out
+
+    object.__setattr__(module, "forward", forward)  # bypass Module's registration
+
+
+def _unwrap_forward(module):
+    if "forward" in module.__dict__:
+        object.__delattr__(module, "forward")
+
+
+def layer_macs(module, output_shape):
+    """Multiply-adds of one image through module, given its output shape (N, ...)."""
+    if isinstance(module, nn.Conv2d):
+        OC, C_per_group, KH, KW = module.weight.shape
+        _, _, OH, OW = output_shape
+        return OC * OH * OW * C_per_group * KH * KW
+    if isinstance(module, nn.Linear):
+        out_features, in_features = module.weight.shape
+        return out_features * in_features
+    return 0
+
+
+# ----- the command ----------------------------------------------------------------------------
+
+def format_table(rows, total_params=None):
+    """The summary as text: a header, one line per row, then the totals."""
+    header = f"{'Layer (type)':<36} {'Output shape':<18} {'Params':>12} " \
+             f"{'Mult-adds':>15} {'Activations':>12}"
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        label = f"{row.name} ({row.kind})"
+        lines.append(f"{label:<36} {str(row.output_shape):<18} {row.params:>12,} "
+                     f"{row.macs:>15,} {_bytes(row.activation_bytes):>12}")
+    sums = totals(rows)
+    lines.append("-" * len(header))
+    lines.append(f"Total parameters:     {sums['params']:,} ({_bytes(4 * sums['params'])} "
+                 f"as float32)")
+    lines.append(f"Total multiply-adds:  {sums['macs']:,} per image ({_si(sums['macs'])})")
+    lines.append(f"Activation memory:    {_bytes(sums['activation_bytes'])} per image "
+                 f"(outputs of every layer, forward pass)")
+    if total_params is not None and total_params != sums["params"]:
+        lines.append(f"Note: the model holds {total_params:,} parameters; "
+                     f"{total_params - sums['params']:,} belong to layers the forward pass "
+                     f"did not call")
+    return "\n".join(lines)
+
+
+def _si(count):
+    """1234567 -> '1.23 M': for reading a count at a glance."""
+    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if count >= size:
+            return f"{count / size:.2f} {unit}"
+    return str(count)
+
+
+def _bytes(count):
+    for unit in ("B", "KiB", "MiB"):
+        if count < 1024:
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} GiB"
+
+
+def parse_input_size(text):
+    """'C,H,W' -> (C, H, W) of positive ints."""
+    try:
+        size = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        size = ()
+    if len(size) != 3 or min(size) < 1:
+        raise argparse.ArgumentTypeError(f"--input must be C,H,W (e.g. 3,224,224), got {text!r}")
+    return size
+
+
+def parse_option(text):
+    """'key=value' -> (key, value), value read as a Python literal (True, 0.25, 32) or a str."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--option must be KEY=VALUE, got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
+
+
+def build_for_input(name, input_size=None, num_classes=10, options=None):
+    """Build model `name`; with input_size (C, H, W), for C channels and H x W images."""
+    options = dict(options or {})
+    in_channels = 1
+    if input_size is not None:
+        in_channels, H, W = input_size
+        if H == W and "image_size" not in options:
+            options["image_size"] = H
+    return models.build(name, num_classes=num_classes, in_channels=in_channels, **options)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m minicnn.summary",
+        description="Print one row per layer: output shape, parameters, multiply-adds and "
+                    "activation memory for one image, then the totals.")
+    parser.add_argument("model", help="one of: " + ", ".join(models.names()))
+    parser.add_argument("--input", type=parse_input_size, metavar="C,H,W",
+                        help="input size (default: the model's default_input_size)")
+    parser.add_argument("--num-classes", type=int, default=10, metavar="K")
+    parser.add_argument("-o", "--option", type=parse_option, action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="model option, repeatable (e.g. -o small_input=True -o width=0.25)")
+    args = parser.parse_args(argv)
+    try:
+        model = build_for_input(args.model, args.input, args.num_classes, dict(args.option))
+        rows = summarize(model, args.input)
+    except (ValueError, minicnn.ShapeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    C, H, W = args.input or model.default_input_size
+    print(f"{args.model}: input ({C}, {H}, {W}), {args.num_classes} classes")
+    print(format_table(rows, total_params=sum(p.size for p in model.parameters())))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
