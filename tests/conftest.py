@@ -59,3 +59,18 @@ def assert_gradcheck(fn, inputs, **kwargs):
     for report in reports:
         assert report["passed"], report
     return reports
+
+
+@pytest.fixture(params=["numba", "reference"])
+def kernels(request, monkeypatch):
+    """Run a test once with the numba kernels and once with the plain NumPy references.
+
+    minicnn.kernels picks numba for NumPy arrays unless MINICNN_KERNELS=reference; both paths
+    must give the same, correct numbers.
+    """
+    import minicnn.kernels
+    if request.param == "numba" and minicnn.kernels.windows_numba is None:
+        pytest.skip("numba is not installed: only the reference kernels exist")
+    monkeypatch.setenv("MINICNN_KERNELS", request.param)
+    assert minicnn.kernels.use_numba(np.zeros(1)) == (request.param == "numba")
+    return request.param

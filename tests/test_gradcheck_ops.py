@@ -24,7 +24,7 @@ def _conv_inputs(rng, case):
 
 
 @pytest.mark.parametrize("name", sorted(CONV_CASES))
-def test_gradcheck_conv2d(rng, name):
+def test_gradcheck_conv2d(kernels, rng, name):
     x, w, b, kwargs = _conv_inputs(rng, CONV_CASES[name])
     if b is None:
         assert_gradcheck(lambda x, w: F.conv2d(x, w, None, **kwargs), [x, w])
@@ -36,7 +36,7 @@ def test_gradcheck_conv2d(rng, name):
 
 
 @pytest.mark.parametrize("name", sorted(POOL_CASES))
-def test_gradcheck_max_pool2d(rng, name):
+def test_gradcheck_max_pool2d(kernels, rng, name):
     shape, kernel, stride, padding = POOL_CASES[name]
     x = distinct64(rng, *shape)  # no ties, so the max is unique and the check is meaningful
     assert_gradcheck(lambda x: F.max_pool2d(x, kernel, stride, padding), [x])
@@ -44,7 +44,7 @@ def test_gradcheck_max_pool2d(rng, name):
 
 @pytest.mark.parametrize("count_include_pad", [True, False])
 @pytest.mark.parametrize("name", sorted(POOL_CASES))
-def test_gradcheck_avg_pool2d(rng, name, count_include_pad):
+def test_gradcheck_avg_pool2d(kernels, rng, name, count_include_pad):
     shape, kernel, stride, padding = POOL_CASES[name]
     x = tensor64(rng, *shape)
     assert_gradcheck(
@@ -53,7 +53,7 @@ def test_gradcheck_avg_pool2d(rng, name, count_include_pad):
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 4, 5), (1, 7, 3, 3), (3, 2, 1, 1), (2, 5, 6, 2)])
-def test_gradcheck_global_pools(rng, shape):
+def test_gradcheck_global_pools(kernels, rng, shape):
     assert_gradcheck(F.global_avg_pool2d, [tensor64(rng, *shape)])
     assert_gradcheck(F.global_max_pool2d, [distinct64(rng, *shape)])
 
@@ -222,7 +222,7 @@ def test_gradcheck_concat(rng, shapes, axis):
 
 # --- composed graphs --------------------------------------------------------------------------
 
-def test_gradcheck_composed_conv_bn_relu_pool_linear_cross_entropy(rng):
+def test_gradcheck_composed_conv_bn_relu_pool_linear_cross_entropy(kernels, rng):
     labels = np.array([2, 0])
     running_mean, running_var = np.zeros(4), np.ones(4)
 
@@ -361,7 +361,7 @@ def test_gradcheck_report_and_inputs_left_unchanged(rng):
     ((2, 3, 5, 5), 3, 2, 0),   # overlapping windows share tied cells
     ((1, 2, 4, 5), 3, 1, 1),
 ])
-def test_max_pool2d_ties_route_each_window_gradient_once(rng, shape, kernel, stride, padding):
+def test_max_pool2d_ties_route_each_window_gradient_once(kernels, rng, shape, kernel, stride, padding):
     # After a ReLU many inputs are exactly 0, so a window often holds tied maxima. Sending the
     # gradient to every tied cell would multiply it; the total must equal the upstream total.
     x = minicnn.Tensor(np.zeros(shape), requires_grad=True)
@@ -371,7 +371,7 @@ def test_max_pool2d_ties_route_each_window_gradient_once(rng, shape, kernel, str
     np.testing.assert_allclose(x.grad.sum(axis=(2, 3)), upstream.sum(axis=(2, 3)), rtol=1e-12)
 
 
-def test_global_max_pool2d_ties_route_gradient_once(rng):
+def test_global_max_pool2d_ties_route_gradient_once(kernels, rng):
     x = minicnn.Tensor(np.zeros((2, 3, 2, 3)), requires_grad=True)
     upstream = rng.uniform(0.5, 1.5, (2, 3))
     F.global_max_pool2d(x).backward(upstream)

@@ -78,7 +78,7 @@ def pool2d_loops(x, kernel, stride, padding, mode, count_include_pad=True):
 
 
 @pytest.mark.parametrize("name", sorted(CONV_CASES))
-def test_conv2d_matches_nested_loops(rng, name):
+def test_conv2d_matches_nested_loops(kernels, rng, name):
     x_shape, (OC, KH, KW), stride, padding, groups, bias = CONV_CASES[name]
     x = rng.standard_normal(x_shape)
     w = rng.standard_normal((OC, x_shape[1] // groups, KH, KW))
@@ -90,7 +90,7 @@ def test_conv2d_matches_nested_loops(rng, name):
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-10, atol=1e-12)
 
 
-def test_conv2d_float32_matches_nested_loops(rng):
+def test_conv2d_float32_matches_nested_loops(kernels, rng):
     x = rng.standard_normal((2, 3, 6, 5)).astype(np.float32)
     w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
     y = F.conv2d(minicnn.Tensor(x), minicnn.Tensor(w), stride=2, padding=1)
@@ -99,7 +99,7 @@ def test_conv2d_float32_matches_nested_loops(rng):
 
 
 @pytest.mark.parametrize("name", sorted(POOL_CASES))
-def test_max_pool2d_matches_nested_loops(rng, name):
+def test_max_pool2d_matches_nested_loops(kernels, rng, name):
     shape, kernel, stride, padding = POOL_CASES[name]
     x = rng.standard_normal(shape) - 3.0  # mostly negative: a zero-padded max would be caught
     y = F.max_pool2d(minicnn.Tensor(x), kernel, stride, padding)
@@ -110,7 +110,7 @@ def test_max_pool2d_matches_nested_loops(rng, name):
 
 @pytest.mark.parametrize("count_include_pad", [True, False])
 @pytest.mark.parametrize("name", sorted(POOL_CASES))
-def test_avg_pool2d_matches_nested_loops(rng, name, count_include_pad):
+def test_avg_pool2d_matches_nested_loops(kernels, rng, name, count_include_pad):
     shape, kernel, stride, padding = POOL_CASES[name]
     x = rng.standard_normal(shape) + 2.0
     y = F.avg_pool2d(minicnn.Tensor(x), kernel, stride, padding,
@@ -131,7 +131,7 @@ def test_avg_pool2d_count_include_pad_changes_border_cells(rng):
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 4, 5), (1, 7, 1, 1), (3, 2, 6, 2)])
-def test_global_pools_match_loops(rng, shape):
+def test_global_pools_match_loops(kernels, rng, shape):
     x = rng.standard_normal(shape)
     N, C = shape[:2]
     expected_avg = np.array([[np.mean(list(x[n, c].flat)) for c in range(C)] for n in range(N)])
