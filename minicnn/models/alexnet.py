@@ -2,7 +2,7 @@
 
 Paper: A. Krizhevsky, I. Sutskever, G. E. Hinton, "ImageNet Classification with Deep
 Convolutional Neural Networks", NeurIPS 2012. Section 3.5 and Figure 2 give the layers read
-below (conv1..conv5, fc6..fc8 as the paper's Caffe release names them); Section 3.1 is ReLU,
+below (conv1..conv5, fc6..fc8, as Caffe's reference AlexNet names them); Section 3.1 is ReLU,
 3.3 local response normalisation, 3.4 overlapping pooling (3x3 windows, stride 2), and 4.2
 dropout (p = 0.5 on the outputs of the first two fully connected layers).
 

@@ -17,8 +17,9 @@ Differences from the paper, all deliberate:
 
 `googlenet_small` is GoogLeNet for 32x32 images: every Inception channel count halved,
 BatchNorm after every convolution (S. Ioffe, C. Szegedy, "Batch Normalization", ICML 2015,
-Section 4.2 adds it to this network), a single 3x3 convolution as stem and no pooling before
-the Inception stages (the layout of the CIFAR GoogLeNets, e.g. kuangliu/pytorch-cifar).
+Section 4.2 adds it to a variant of this network), a single 3x3 convolution as stem and no
+pooling before the Inception stages (the layout of the CIFAR GoogLeNets, e.g.
+kuangliu/pytorch-cifar).
 """
 
 from minicnn import functional as F

@@ -4,10 +4,11 @@ connected layer at all: the last block outputs one map per class, averaged to a 
 Paper: M. Lin, Q. Chen, S. Yan, "Network In Network", ICLR 2014. Section 3.1 is the mlpconv
 layer (a convolution followed by 1x1 convolutions: "cascaded cross channel parametric
 pooling"), Section 3.2 global average pooling in place of the fully connected layers, and
-Section 3.3 the overall structure (stacked mlpconv layers, max pooling and dropout between
-them). The sizes below are those of the ImageNet NiN the authors released (Caffe model zoo),
-as the d2l book uses them: AlexNet's convolution sizes, each followed by two 1x1 layers, with
-the last block producing num_classes maps.
+Section 3.3 the overall structure (stacked mlpconv layers with max pooling between them; the
+paper's CIFAR networks also use dropout between them, here it is used once, before the last
+block, as in the ImageNet model). The sizes below are those of the ImageNet NiN the authors
+released (Caffe model zoo), as the d2l book uses them: AlexNet's convolution sizes, each
+followed by two 1x1 layers, with the last block producing num_classes maps.
 
 small_input=True replaces the 11x11 stride-4 first convolution by a 3x3 stride-1 one so that
 28x28 images survive the three poolings (28 -> 13 -> 6 -> 2).

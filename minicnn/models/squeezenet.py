@@ -21,7 +21,7 @@ from minicnn import nn
 
 from ._common import check_image_size, out_size
 
-# Table 1 (v1.1 channel counts): (s1x1 squeeze, e1x1 expand, e3x3 expand) for fire2..fire9.
+# Table 1 (v1.1 keeps v1.0's Fire sizes): (s1x1 squeeze, e1x1, e3x3 expand) for fire2..fire9.
 FIRE = {
     "fire2": (16, 64, 64),
     "fire3": (16, 64, 64),
