@@ -221,6 +221,15 @@ def test_backward_without_grad_on_a_non_scalar():
         y.backward()
 
 
+def test_backward_of_a_tensor_that_does_not_require_grad():
+    # e.g. a loss computed inside no_grad(): silently doing nothing leaves stale gradients
+    x = t(3)
+    with minicnn.no_grad():
+        loss = (x * 2.0).sum()
+    with pytest.raises((RuntimeError, ValueError), match=r"^backward\b.*requires_grad"):
+        loss.backward()
+
+
 def test_backward_with_a_gradient_of_the_wrong_shape():
     y = t(2, 3) * 2.0
     with pytest.raises(ShapeError, match=rf"^backward\b.*{shape_text((3, 2))}"):

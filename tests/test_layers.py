@@ -62,6 +62,29 @@ def test_assigning_a_buffer_attribute_keeps_it_a_buffer():
     np.testing.assert_array_equal(state["running_mean"], np.full(3, 2.0))
 
 
+def test_a_shared_submodule_is_listed_and_stepped_once():
+    # Weight sharing (the same layer assigned twice): like PyTorch, parameters() lists each
+    # Parameter once, or an optimizer built from it would update the shared weight twice.
+    class Shared(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.first = nn.Linear(2, 2)
+            self.second = self.first
+
+        def forward(self, x):
+            return self.second(self.first(x))
+
+    model = Shared()
+    params = list(model.parameters())
+    assert len(params) == 2
+    assert len({id(p) for p in params}) == 2
+    weight_before = model.first.weight.numpy().copy()
+    model(minicnn.Tensor(np.ones((1, 2), dtype=np.float32))).sum().backward()
+    grad = model.first.weight.grad.copy()
+    minicnn.optim.SGD(model.parameters(), lr=0.1).step()
+    np.testing.assert_allclose(model.first.weight.numpy(), weight_before - 0.1 * grad, rtol=1e-6)
+
+
 def test_sequential_indexing_length_iteration_and_names():
     layers = [nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2)]
     seq = nn.Sequential(*layers)
