@@ -133,6 +133,9 @@ class Tensor:
             grad: the upstream gradient, shaped like this tensor; may be omitted for a scalar
                 (it is then 1).
         """
+        if not self.requires_grad:
+            raise RuntimeError("backward: this tensor does not require grad (it was computed "
+                               "under no_grad(), or from inputs without requires_grad=True)")
         if grad is None:
             if self.size != 1:
                 raise ShapeError(f"backward: grad can be omitted only for a scalar output, "

@@ -15,7 +15,7 @@ class Conv2d(Module):
             raise ValueError(f"Conv2d: groups={groups} must divide in_channels={in_channels} "
                              f"and out_channels={out_channels}")
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride = pair(kernel_size), stride
+        self.kernel_size, self.stride = pair(kernel_size, "Conv2d", "kernel_size"), stride
         self.padding, self.groups = padding, groups
         KH, KW = self.kernel_size
         fan_in = in_channels // groups * KH * KW

@@ -33,6 +33,9 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() "
                                  f"before assigning attributes")
+        if name in self._buffers and not isinstance(value, (Parameter, Module)):
+            object.__setattr__(self, name, value)  # `bn.running_mean = array` stays a buffer
+            return
         for registry in (self._parameters, self._modules, self._buffers):
             registry.pop(name, None)
         if isinstance(value, Parameter):
@@ -59,18 +62,26 @@ class Module:
     def children(self):
         return (module for _, module in self.named_children())
 
-    def named_modules(self, prefix=""):
+    def named_modules(self, prefix="", memo=None):
+        """(name, module) for this module and every descendant; a shared module once."""
+        memo = set() if memo is None else memo
+        if id(self) in memo:
+            return
+        memo.add(id(self))
         yield prefix, self
         for name, child in self._modules.items():
-            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+            yield from child.named_modules(_join(prefix, name), memo)
 
     def modules(self):
         return (module for _, module in self.named_modules())
 
     def named_parameters(self):
+        seen = set()  # a Parameter assigned twice (weight sharing) is listed once
         for prefix, module in self.named_modules():
             for name, param in module._parameters.items():
-                yield (f"{prefix}.{name}" if prefix else name), param
+                if id(param) not in seen:
+                    seen.add(id(param))
+                    yield _join(prefix, name), param
 
     def parameters(self):
         return (param for _, param in self.named_parameters())
@@ -78,7 +89,7 @@ class Module:
     def named_buffers(self):
         for prefix, module in self.named_modules():
             for name in module._buffers:
-                yield (f"{prefix}.{name}" if prefix else name), getattr(module, name)
+                yield _join(prefix, name), getattr(module, name)
 
     def buffers(self):
         return (buffer for _, buffer in self.named_buffers())

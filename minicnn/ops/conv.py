@@ -15,8 +15,8 @@ class Conv2d(Function):
     name = "conv2d"
 
     def __init__(self, stride, padding, groups):
-        self.SH, self.SW = pair(stride)
-        self.pads = padding4(padding)
+        self.SH, self.SW = pair(stride, self.name, "stride")
+        self.pads = padding4(padding, self.name)
         self.groups = groups
 
     def forward(self, x, W, b=None):

@@ -21,7 +21,9 @@ class BatchNorm(Function):
 
     def forward(self, x, gamma=None, beta=None):
         xp = backend.get_array_module(x)
-        axes, shape = _channel_axes(x, self.running_mean)
+        axes, shape = _channel_axes(x)
+        _check_channel_arrays(x, gamma=gamma, beta=beta, running_mean=self.running_mean,
+                              running_var=self.running_var)
         if self.training:
             count = x.size // x.shape[1]
             if count < 2:
@@ -57,7 +59,7 @@ class BatchNorm(Function):
             self.running_var += m * unbiased_var.astype(self.running_var.dtype)
 
 
-def _channel_axes(x, running_mean):
+def _channel_axes(x):
     """Reduction axes and broadcast shape for (N, C) or (N, C, H, W) input."""
     if x.ndim == 2:
         axes, shape = (0,), (1, x.shape[1])
@@ -65,10 +67,15 @@ def _channel_axes(x, running_mean):
         axes, shape = (0, 2, 3), (1, x.shape[1], 1, 1)
     else:
         raise ShapeError(f"batch_norm: expected (N, C) or (N, C, H, W) input, got {x.shape}")
-    if running_mean is not None and running_mean.shape != (x.shape[1],):
-        raise ShapeError(f"batch_norm: input has {x.shape[1]} channels but running statistics "
-                         f"have shape {running_mean.shape}")
     return axes, shape
+
+
+def _check_channel_arrays(x, **arrays):
+    """Each per-channel array (gamma, beta, running statistics) must have shape (C,)."""
+    for name, array in arrays.items():
+        if array is not None and array.shape != (x.shape[1],):
+            raise ShapeError(f"batch_norm: input {x.shape} has {x.shape[1]} channels but "
+                             f"{name} has shape {array.shape}")
 
 
 def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5):
@@ -111,6 +118,8 @@ class LocalResponseNorm(Function):
     name = "local_response_norm"
 
     def __init__(self, size, alpha, beta, k):
+        if not isinstance(size, int) or size < 1:
+            raise ValueError(f"local_response_norm: size must be a positive int, got {size!r}")
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
 
     def forward(self, x):

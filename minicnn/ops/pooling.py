@@ -9,9 +9,15 @@ class _Pool2d(Function):
     """Shared set-up of the windowed pools: kernel, stride (defaults to kernel), padding."""
 
     def __init__(self, kernel_size, stride, padding):
-        self.KH, self.KW = pair(kernel_size)
-        self.SH, self.SW = pair(kernel_size if stride is None else stride)
-        self.pads = padding4(padding)
+        self.KH, self.KW = pair(kernel_size, self.name, "kernel_size")
+        self.SH, self.SW = pair(kernel_size if stride is None else stride, self.name, "stride")
+        self.pads = padding4(padding, self.name)
+        PT, PB, PL, PR = self.pads
+        # PyTorch's rule: no window may lie wholly in the padding (max would be -inf,
+        # an average excluding the padding 0/0)
+        if max(PT, PB) > self.KH // 2 or max(PL, PR) > self.KW // 2:
+            raise ValueError(f"{self.name}: padding {padding!r} must be at most half the "
+                             f"kernel {self.KH}x{self.KW} on each side")
 
     def _check(self, x):
         check_nchw(self.op_name, x)

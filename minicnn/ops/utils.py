@@ -2,30 +2,29 @@
 from minicnn.errors import ShapeError
 
 
-def pair(value):
-    """int -> (int, int); a pair stays a pair."""
-    if isinstance(value, int):
-        return (value, value)
-    value = tuple(value)
-    if len(value) != 2 or not all(isinstance(v, int) for v in value):
-        raise ValueError(f"expected an int or a pair of ints, got {value!r}")
-    return value
+def pair(value, op="", what="argument", minimum=1):
+    """int -> (int, int); a pair stays a pair. Raises naming `op` and `what` if any is < minimum."""
+    values = (value, value) if isinstance(value, int) else tuple(value)
+    if len(values) != 2 or not all(isinstance(v, int) for v in values):
+        raise ValueError(f"{op}: {what} must be an int or a pair of ints, got {value!r}")
+    if min(values) < minimum:
+        raise ValueError(f"{op}: {what} must be >= {minimum}, got {value!r}")
+    return values
 
 
-def padding4(padding):
-    """int, (PH, PW) or ((PT, PB), (PL, PR)) -> (PT, PB, PL, PR)."""
-    if isinstance(padding, int):
-        return (padding,) * 4
-    padding = tuple(padding)
-    if len(padding) == 2 and all(isinstance(p, int) for p in padding):
-        return (padding[0], padding[0], padding[1], padding[1])
-    if len(padding) == 2 and all(len(p) == 2 for p in padding):
+def padding4(padding, op=""):
+    """int, (PH, PW) or ((PT, PB), (PL, PR)) -> (PT, PB, PL, PR), all >= 0."""
+    if isinstance(padding, int) or (len(padding) == 2 and all(isinstance(p, int) for p in padding)):
+        PH, PW = pair(padding, op, "padding", minimum=0)
+        return (PH, PH, PW, PW)
+    try:
         (PT, PB), (PL, PR) = padding
-        if min(PT, PB, PL, PR) < 0:
-            raise ValueError(f"padding must be >= 0, got {padding!r}")
-        return (int(PT), int(PB), int(PL), int(PR))
-    raise ValueError(f"padding must be an int, (PH, PW) or ((top, bottom), (left, right)); "
-                     f"got {padding!r}")
+    except (TypeError, ValueError):
+        raise ValueError(f"{op}: padding must be an int, (PH, PW) or ((top, bottom), "
+                         f"(left, right)); got {padding!r}") from None
+    pair((PT, PB), op, "padding", minimum=0)
+    pair((PL, PR), op, "padding", minimum=0)
+    return (PT, PB, PL, PR)
 
 
 def check_nchw(op, x):
