@@ -361,7 +361,8 @@ def test_gradcheck_report_and_inputs_left_unchanged(rng):
     ((2, 3, 5, 5), 3, 2, 0),   # overlapping windows share tied cells
     ((1, 2, 4, 5), 3, 1, 1),
 ])
-def test_max_pool2d_ties_route_each_window_gradient_once(kernels, rng, shape, kernel, stride, padding):
+def test_max_pool2d_ties_route_each_window_gradient_once(kernels, rng, shape, kernel, stride,
+                                                        padding):
     # After a ReLU many inputs are exactly 0, so a window often holds tied maxima. Sending the
     # gradient to every tied cell would multiply it; the total must equal the upstream total.
     x = minicnn.Tensor(np.zeros(shape), requires_grad=True)

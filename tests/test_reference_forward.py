@@ -237,7 +237,8 @@ def test_batch_norm_matches_pytorch_training_and_running_stats(rng):
     x = rng.standard_normal((4, 3, 3, 2))
     gamma, beta = rng.standard_normal(3), rng.standard_normal(3)
     ours_mean, ours_var = np.zeros(3), np.ones(3)
-    theirs_mean, theirs_var = torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
+    theirs_mean = torch.zeros(3, dtype=torch.float64)
+    theirs_var = torch.ones(3, dtype=torch.float64)
     y = F.batch_norm(minicnn.Tensor(x), minicnn.Tensor(gamma), minicnn.Tensor(beta),
                      ours_mean, ours_var, training=True, momentum=0.1, eps=1e-5)
     expected = torch.nn.functional.batch_norm(
