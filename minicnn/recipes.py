@@ -72,6 +72,39 @@ _RECIPES = {
                       **_CPU_SGD),
     },
 }
+_RECIPES.update({
+    # GoogLeNet section 6: SGD with momentum 0.9, lr down 4% every 8 epochs. The cpu profile
+    # keeps the full network on 32 px inputs (global average pooling accepts them).
+    "googlenet": {
+        "paper": Recipe(epochs=30, batch_size=128, lr=0.01, optimizer="sgd", momentum=0.9,
+                        weight_decay=2e-4, schedule="step", step_size=8, gamma=0.96,
+                        augment=True),
+        "cpu": Recipe(epochs=10, batch_size=128, lr=0.02, build=dict(image_size=32),
+                      **_CPU_SGD),
+    },
+    # Already the CIFAR-sized member (32 px, BatchNorm): the same in both profiles.
+    "googlenet_small": {
+        "paper": Recipe(epochs=30, batch_size=128, lr=0.05, **_CPU_SGD),
+        "cpu": Recipe(epochs=10, batch_size=128, lr=0.05, **_CPU_SGD),
+    },
+    # SqueezeNet v1.1's released solver: SGD, momentum 0.9, lr 0.04 with polynomial decay
+    # (cosine here), weight decay 2e-4.
+    "squeezenet": {
+        "paper": Recipe(epochs=30, batch_size=128, lr=0.04, optimizer="sgd", momentum=0.9,
+                        weight_decay=2e-4, schedule="cosine", augment=True),
+        "cpu": Recipe(epochs=10, batch_size=128, lr=0.02, build=dict(small_input=True),
+                      **_CPU_SGD),
+    },
+})
+for _resnet in ("resnet18", "resnet34"):
+    # ResNet section 3.4: SGD lr 0.1, momentum 0.9, weight decay 1e-4, lr / 10 on plateaus.
+    # The cpu profile is the paper's CIFAR stem (section 4.2) at a quarter of the width.
+    _RECIPES[_resnet] = {
+        "paper": Recipe(epochs=30, batch_size=128, lr=0.1, optimizer="sgd", momentum=0.9,
+                        weight_decay=1e-4, schedule="step", step_size=10, augment=True),
+        "cpu": Recipe(epochs=10, batch_size=128, lr=0.05,
+                      build=dict(small_input=True, width=0.25), **_CPU_SGD),
+    }
 for _vgg in ("vgg11", "vgg13", "vgg16", "vgg19", "vgg16_bigconv"):
     # VGG without BatchNorm: the paper trained VGG-11 first and initialised the deeper ones
     # from it; from scratch we rely on Kaiming initialisation and a smaller lr.
