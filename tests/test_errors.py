@@ -156,6 +156,17 @@ def test_conv2d_float64_input_with_float32_weight():
         F.conv2d(t(1, 3, 5, 5, dtype=np.float64), t(2, 3, 3, 3, dtype=np.float32))
 
 
+@pytest.mark.parametrize("op, call", [
+    ("linear", lambda: F.linear(t(2, 3), t(4, 3, dtype=np.float32))),
+    ("batch_norm", lambda: F.batch_norm(t(2, 3), t(3, dtype=np.float32), t(3), np.zeros(3),
+                                        np.ones(3), training=True)),
+    ("concat", lambda: F.concat([t(1, 2), t(1, 2, dtype=np.float32)], axis=1)),
+])
+def test_mixed_float_dtypes_in_layers(op, call):
+    with pytest.raises(DTypeError, match=rf"^{op}\b.*float32.*float64"):
+        call()
+
+
 def test_gradcheck_refuses_float32_inputs():
     with pytest.raises(DTypeError, match=r"^gradcheck\b.*float32"):
         minicnn.gradcheck(lambda x: x * 2.0, [t(3, dtype=np.float32)])
@@ -190,6 +201,17 @@ def test_tensors_on_different_devices(pretend_gpu, op, call, shape_a, shape_b):
     a, b = t(*shape_a), pretend_gpu(t(*shape_b))
     with pytest.raises(DeviceError, match=rf"^{op}\b.*(cpu.*gpu|gpu.*cpu)"):
         call(a, b)
+
+
+def test_unknown_device_name():
+    with pytest.raises(ValueError, match=r"'tpu'"):
+        t(2).to("tpu")
+
+
+@pytest.mark.skipif(minicnn.backend.gpu_available(), reason="a GPU is present here")
+def test_asking_for_the_gpu_without_one_says_how_to_get_it():
+    with pytest.raises(RuntimeError, match=r"(?i)cupy"):
+        t(2).to("gpu")
 
 
 def test_same_device_is_fine_with_the_patch(pretend_gpu):
