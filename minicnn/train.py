@@ -16,6 +16,7 @@ import os
 import shlex
 import signal
 import sys
+import threading
 import time
 
 import numpy as np
@@ -167,7 +168,8 @@ class InterruptFlag:
         self.previous = None
 
     def __enter__(self):
-        self.previous = signal.signal(signal.SIGINT, self.handle)
+        if threading.current_thread() is threading.main_thread():  # signals need the main one
+            self.previous = signal.signal(signal.SIGINT, self.handle)
         return self
 
     def handle(self, signum, frame):
@@ -176,7 +178,8 @@ class InterruptFlag:
         self.raised = True
 
     def __exit__(self, *exc):
-        signal.signal(signal.SIGINT, self.previous)
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
         return False
 
 
@@ -281,9 +284,7 @@ def train(config, data, resume_state=None, on_step=None, log=print):
                     running["seconds"] = time.perf_counter() - started
                     save_checkpoint(ckpt_path, model, optimizer, scheduler, config,
                                     (epoch, batch_index + 1), history, running)
-                    log(f"\ninterrupted: checkpoint saved to {ckpt_path}\n"
-                        f"resume with:  python -m minicnn.train {config['model']} "
-                        f"--resume {shlex.quote(ckpt_path)}")
+                    log(interrupted_message(config, ckpt_path))
                     return "interrupted"
             bar.close()
 
@@ -302,7 +303,16 @@ def train(config, data, resume_state=None, on_step=None, log=print):
                             history, running)
             metrics.write_all(config["out"], history,
                               title=f"{config['model']} on {config['dataset']}")
+            if interrupt.raised and epoch + 1 < config["epochs"]:  # Ctrl-C during evaluation
+                log(interrupted_message(config, ckpt_path))
+                return "interrupted"
     return "finished"
+
+
+def interrupted_message(config, ckpt_path):
+    return (f"\ninterrupted: checkpoint saved to {ckpt_path}\n"
+            f"resume with:  python -m minicnn.train {config['model']} "
+            f"--resume {shlex.quote(ckpt_path)}")
 
 
 def describe(config, data):
