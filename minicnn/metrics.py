@@ -7,10 +7,11 @@ import csv
 import json
 import os
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; never open a window (works on machines without a display)
-import matplotlib.pyplot as plt  # noqa: E402
+# The Agg canvas draws straight to a PNG: no window, no display needed, and unlike
+# matplotlib.use("Agg") it does not change the backend of a notebook that imports us.
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 COLUMNS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "lr"]
 
@@ -40,7 +41,9 @@ def write_json(path, history):
 def plot_curves(path, history, title=""):
     """Loss (left) and accuracy (right) per epoch, train vs test."""
     epochs = [row["epoch"] for row in history]
-    figure, (loss_axes, acc_axes) = plt.subplots(1, 2, figsize=(10, 4))
+    figure = Figure(figsize=(10, 4))
+    FigureCanvasAgg(figure)
+    loss_axes, acc_axes = figure.subplots(1, 2)
     for split, style in (("train", "o-"), ("test", "s--")):
         loss_axes.plot(epochs, [row[f"{split}_loss"] for row in history], style, label=split)
         acc_axes.plot(epochs, [row[f"{split}_acc"] for row in history], style, label=split)
@@ -48,12 +51,12 @@ def plot_curves(path, history, title=""):
     acc_axes.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     for axes in (loss_axes, acc_axes):
         axes.grid(alpha=0.3)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         axes.legend()
     if title:
         figure.suptitle(title)
     figure.tight_layout()
     _replace_atomically(path, lambda tmp: figure.savefig(tmp, dpi=100, format="png"))
-    plt.close(figure)
 
 
 def write_all(out_dir, history, title=""):
