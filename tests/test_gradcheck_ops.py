@@ -134,7 +134,9 @@ def test_gradcheck_dropout_in_eval_is_identity(rng):
 # --- softmax family ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("fn_name", ["softmax", "log_softmax"])
-@pytest.mark.parametrize("shape, axis", [((3, 5), -1), ((3, 5), 0), ((2, 4, 3, 2), 1), ((1, 7), 1)])
+@pytest.mark.parametrize("shape, axis", [
+    ((3, 5), -1), ((3, 5), 0), ((2, 4, 3, 2), 1), ((1, 7), 1), ((4, 1), 1),
+])
 def test_gradcheck_softmax_and_log_softmax(rng, fn_name, shape, axis):
     fn = getattr(F, fn_name)
     assert_gradcheck(lambda x: fn(x, axis=axis), [tensor64(rng, *shape)])

@@ -144,6 +144,7 @@ BROADCAST_SHAPES = [
     ((2, 1, 4), (3, 1)),       # both operands broadcast
     ((1,), (2, 3)),
     ((2, 3, 1, 5), (1, 3, 4, 1)),
+    ((), (2, 3)),              # a 0-d tensor (e.g. a learnable scale) against a matrix
 ]
 
 
@@ -229,6 +230,18 @@ def test_gradcheck_transpose(rng, axes):
     np.testing.assert_array_equal(x.transpose(*axes).numpy(), x.numpy().transpose(*axes))
 
 
+def test_gradcheck_tensor_as_both_matmul_operands(rng):
+    assert_gradcheck(lambda x: x @ x.transpose(), [tensor64(rng, 3, 4)])
+
+
+def test_constant_operand_gets_no_gradient(rng):
+    x = tensor64(rng, 2, 3)
+    constant = tensor64(rng, 2, 3, requires_grad=False)
+    (x * constant).sum().backward()
+    assert constant.grad is None
+    np.testing.assert_allclose(x.grad, constant.numpy())
+
+
 def test_gradcheck_exp_and_log(rng):
     assert_gradcheck(lambda x: x.exp(), [tensor64(rng, 3, 4)])
     assert_gradcheck(lambda x: x.log(), [tensor64(rng, 3, 4, low=0.2, high=3.0)])
@@ -280,3 +293,16 @@ def test_relu_of_tensor_used_in_a_skip_connection(rng):
     x2 = minicnn.Tensor(x.numpy().copy(), requires_grad=True)
     F.relu(F.conv2d(x2, w, padding=1)).backward(upstream)
     np.testing.assert_allclose(grad_through_both, x2.grad + upstream, rtol=1e-12)
+
+
+def test_functional_ops_accept_plain_arrays(rng):
+    x = rng.standard_normal((1, 2, 4, 4))
+    w = rng.standard_normal((3, 2, 3, 3))
+    y = F.conv2d(x, w, padding=1)
+    assert isinstance(y, minicnn.Tensor) and not y.requires_grad
+    assert y.dtype == np.float64
+    # A Tensor mixed with a plain array: only the Tensor gets a gradient.
+    xt = minicnn.Tensor(x, requires_grad=True)
+    F.conv2d(xt, w, padding=1).sum().backward()
+    assert xt.grad.shape == x.shape
+    np.testing.assert_allclose(F.conv2d(xt, w, padding=1).numpy(), y.numpy(), rtol=1e-12)
