@@ -380,3 +380,30 @@ def test_global_max_pool2d_ties_route_gradient_once(kernels, rng):
     F.global_max_pool2d(x).backward(upstream)
     np.testing.assert_allclose(x.grad.sum(axis=(2, 3)), upstream, rtol=1e-12)
     assert np.all((x.grad != 0).sum(axis=(2, 3)) == 1)
+
+
+class _SquareSlightlyOff(Function):
+    """y = x^2 with a backward off by a relative 1e-4: inside rtol=1e-3, outside rtol=1e-6."""
+    name = "square_slightly_off"
+
+    def forward(self, x):
+        self.x = x
+        return x * x
+
+    def backward(self, gy):
+        return gy * 2.0 * self.x * (1 + 1e-4)
+
+
+def test_gradcheck_honours_its_tolerances(rng):
+    x = tensor64(rng, 6, low=1.0, high=2.0)
+    fn = lambda x: _SquareSlightlyOff()(x)  # noqa: E731
+    minicnn.gradcheck(fn, [x], rtol=1e-3, atol=0.0)
+    with pytest.raises(minicnn.GradcheckError):
+        minicnn.gradcheck(fn, [x], rtol=1e-6, atol=0.0)
+
+
+def test_gradcheck_skips_inputs_that_do_not_require_grad(rng):
+    x = tensor64(rng, 2, 3)
+    constant = tensor64(rng, 2, 3, requires_grad=False)
+    reports = minicnn.gradcheck(lambda x, c: x * c, [x, constant])
+    assert [report["index"] for report in reports] == [0]
