@@ -1,7 +1,7 @@
 """Max, average and global pooling over (N, C, H, W) windows."""
-from minicnn import backend
+from minicnn import backend, kernels
 from minicnn.core import Function
-from minicnn import kernels
+from minicnn.kernels import conv_output_size
 from minicnn.ops.utils import check_nchw, check_window_fits, pair, padding4
 
 
@@ -12,17 +12,25 @@ class _Pool2d(Function):
         self.KH, self.KW = pair(kernel_size, self.name, "kernel_size")
         self.SH, self.SW = pair(kernel_size if stride is None else stride, self.name, "stride")
         self.pads = padding4(padding, self.name)
-        PT, PB, PL, PR = self.pads
-        # PyTorch's rule: no window may lie wholly in the padding (max would be -inf,
-        # an average excluding the padding 0/0)
-        if max(PT, PB) > self.KH // 2 or max(PL, PR) > self.KW // 2:
-            raise ValueError(f"{self.name}: padding {padding!r} must be at most half the "
-                             f"kernel {self.KH}x{self.KW} on each side")
 
-    def _check(self, x):
+    def _check(self, x, padding_may_fill_a_window=False):
         check_nchw(self.op_name, x)
         check_window_fits(self.op_name, x.shape, self.KH, self.KW, self.pads)
+        if not padding_may_fill_a_window:
+            self._check_windows_touch_input(x.shape)
         self.x_shape = x.shape
+
+    def _check_windows_touch_input(self, x_shape):
+        """A window wholly in the padding has no max (-inf) and no mean of real inputs (0/0)."""
+        PT, PB, PL, PR = self.pads
+        for size, K, S, before, after in ((x_shape[2], self.KH, self.SH, PT, PB),
+                                          (x_shape[3], self.KW, self.SW, PL, PR)):
+            last_start = (conv_output_size(size, K, S, before, after) - 1) * S - before
+            if before >= K or last_start >= size:
+                raise ValueError(
+                    f"{self.op_name}: padding {self.pads} (top, bottom, left, right) puts a "
+                    f"whole {self.KH}x{self.KW} window in the padding of input {x_shape}; "
+                    f"use padding of at most half the kernel")
 
 
 class MaxPool2d(_Pool2d):
@@ -53,7 +61,7 @@ class AvgPool2d(_Pool2d):
         self.count_include_pad = count_include_pad
 
     def forward(self, x):
-        self._check(x)
+        self._check(x, padding_may_fill_a_window=self.count_include_pad)  # such a window is 0
         self.counts = self._window_counts(x)                          # (OH, OW) or a number
         return kernels.avg_pool_forward(x, self.KH, self.KW, self.SH, self.SW, self.pads,
                                         self.counts)
