@@ -2,6 +2,8 @@
 import numpy as np
 from numba import njit, prange
 
+from minicnn.kernels.windows_numba import output_size
+
 
 def _max_pool_forward(x, KH, KW, SH, SW, PT, PL, y, argmax):
     N, C, H, W = x.shape
@@ -41,16 +43,10 @@ _max_pool_forward_jit = njit(parallel=True, cache=True)(_max_pool_forward)
 _max_pool_backward_jit = njit(parallel=True, cache=True)(_max_pool_backward)
 
 
-def _output_size(x_shape, KH, KW, SH, SW, pads):
-    H, W = x_shape[2:]
-    PT, PB, PL, PR = pads
-    return (H + PT + PB - KH) // SH + 1, (W + PL + PR - KW) // SW + 1
-
-
 def max_pool_forward(x, KH, KW, SH, SW, pads):
     """(N, C, H, W) -> y (N, C, OH, OW), argmax (N, C, OH, OW) in [0, KH*KW)."""
     N, C = x.shape[:2]
-    OH, OW = _output_size(x.shape, KH, KW, SH, SW, pads)
+    OH, OW = output_size(x.shape, KH, KW, SH, SW, pads)
     y = np.empty((N, C, OH, OW), dtype=x.dtype)
     argmax = np.empty((N, C, OH, OW), dtype=np.int64)
     _max_pool_forward_jit(np.ascontiguousarray(x), KH, KW, SH, SW, pads[0], pads[2], y, argmax)

@@ -7,6 +7,8 @@ the batch. Set NUMBA_DISABLE_JIT=1 to step through them as plain Python.
 import numpy as np
 from numba import njit, prange
 
+from minicnn.kernels.windows import conv_output_size
+
 
 def _im2col(x, KH, KW, SH, SW, PT, PL, OH, OW, col):
     """x (N, C, H, W) -> col (N*OH*OW, C*KH*KW); out-of-range (padding) entries are 0."""
@@ -49,12 +51,18 @@ _im2col_jit = njit(parallel=True, cache=True)(_im2col)
 _col2im_jit = njit(parallel=True, cache=True)(_col2im)
 
 
+def output_size(x_shape, KH, KW, SH, SW, pads):
+    """(OH, OW) of a KHxKW window op with strides (SH, SW) and pads (PT, PB, PL, PR)."""
+    PT, PB, PL, PR = pads
+    return (conv_output_size(x_shape[2], KH, SH, PT, PB),
+            conv_output_size(x_shape[3], KW, SW, PL, PR))
+
+
 def im2col(x, KH, KW, SH, SW, pads):
     """numba im2col: (N, C, H, W) -> (N*OH*OW, C*KH*KW); pads = (PT, PB, PL, PR)."""
-    N, C, H, W = x.shape
+    N, C = x.shape[:2]
     PT, PB, PL, PR = pads
-    OH = (H + PT + PB - KH) // SH + 1
-    OW = (W + PL + PR - KW) // SW + 1
+    OH, OW = output_size(x.shape, KH, KW, SH, SW, pads)
     col = np.empty((N * OH * OW, C * KH * KW), dtype=x.dtype)
     _im2col_jit(np.ascontiguousarray(x), KH, KW, SH, SW, PT, PL, OH, OW, col)
     return col
@@ -62,10 +70,8 @@ def im2col(x, KH, KW, SH, SW, pads):
 
 def col2im(col, x_shape, KH, KW, SH, SW, pads):
     """numba col2im: (N*OH*OW, C*KH*KW) -> (N, C, H, W), overlapping entries summed."""
-    N, C, H, W = x_shape
     PT, PB, PL, PR = pads
-    OH = (H + PT + PB - KH) // SH + 1
-    OW = (W + PL + PR - KW) // SW + 1
+    OH, OW = output_size(x_shape, KH, KW, SH, SW, pads)
     gx = np.zeros(x_shape, dtype=col.dtype)
     _col2im_jit(np.ascontiguousarray(col), KH, KW, SH, SW, PT, PL, OH, OW, gx)
     return gx
