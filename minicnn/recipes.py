@@ -116,7 +116,10 @@ for _vgg in ("vgg11", "vgg13", "vgg16", "vgg19", "vgg16_bigconv"):
 
 
 def names():
-    return sorted(_RECIPES)
+    """Models with a recipe, in the zoo's lineage order."""
+    from minicnn import models
+    lineage = [name for name in models.names() if name in _RECIPES]
+    return lineage + sorted(set(_RECIPES) - set(lineage))
 
 
 def get(model, profile="cpu"):
@@ -132,3 +135,22 @@ def get(model, profile="cpu"):
 def with_overrides(recipe, **overrides):
     """A copy of `recipe` with the fields given (None values are ignored)."""
     return replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def table(profile="cpu"):
+    """The recipes of one profile as a text table (`python -m minicnn.recipes [paper]`)."""
+    header = (f"{'model':<16}{'epochs':>7}{'batch':>6}  {'optimizer':<14}{'lr':>7}  "
+              f"{'schedule':<9}{'augment':<8} build options")
+    lines = [header, "-" * len(header)]
+    for name in names():
+        r = get(name, profile)
+        optimizer = r.optimizer + (" nesterov" if r.nesterov and r.optimizer == "sgd" else "")
+        build = ", ".join(f"{k}={v}" for k, v in r.build.items()) or "-"
+        lines.append(f"{name:<16}{r.epochs:>7}{r.batch_size:>6}  {optimizer:<14}{r.lr:>7g}  "
+                     f"{r.schedule:<9}{str(r.augment):<8} {build}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+    print(table(sys.argv[1] if len(sys.argv) > 1 else "cpu"))
