@@ -1,4 +1,8 @@
 """Tensor arithmetic, reductions and reshaping, with broadcasting-aware gradients."""
+import itertools
+
+import numpy as np
+
 from minicnn import backend
 from minicnn.core import Function, Tensor
 from minicnn.errors import ShapeError
@@ -16,9 +20,8 @@ def sum_to(gx, shape):
 
 
 def _broadcast_shape(name, a, b):
-    xp = backend.get_array_module(a, b)
     try:
-        return xp.broadcast_shapes(a.shape, b.shape)
+        return np.broadcast_shapes(a.shape, b.shape)  # shapes only: NumPy serves CuPy too
     except ValueError:
         raise ShapeError(f"{name}: cannot broadcast shapes {a.shape} and {b.shape}") from None
 
@@ -192,8 +195,7 @@ class Transpose(Function):
     def backward(self, gy):
         if self.axes is None:
             return gy.transpose()
-        xp = backend.get_array_module(gy)
-        return gy.transpose(xp.argsort(xp.asarray(self.axes)).tolist())
+        return gy.transpose(np.argsort(self.axes).tolist())  # the inverse permutation
 
 
 class GetItem(Function):
@@ -228,7 +230,7 @@ class Concat(Function):
 
     def backward(self, gy):
         xp = backend.get_array_module(gy)
-        cuts = xp.cumsum(xp.asarray(self.sizes[:-1])).tolist()
+        cuts = list(itertools.accumulate(self.sizes[:-1]))
         return tuple(xp.split(gy, cuts, axis=self.axis))
 
 
