@@ -25,7 +25,7 @@ kuangliu/pytorch-cifar).
 from minicnn import functional as F
 from minicnn import nn
 
-from ._common import check_image_size, out_size
+from ._common import check_image_size, out_size, scaled
 
 # Table 1: #1x1, (#3x3 reduce, #3x3), (#5x5 reduce, #5x5), pool proj.
 INCEPTION = {
@@ -72,13 +72,14 @@ class Inception(nn.Module):
         return F.concat([self.path1(x), self.path2(x), self.path3(x), self.path4(x)], axis=1)
 
 
-def add_inception_modules(model, names, in_channels, halve=False, batch_norm=False):
-    """Register Inception modules model.inception<name> from INCEPTION; return channels out."""
+def add_inception_modules(model, names, in_channels, width=1.0, batch_norm=False):
+    """Add model.inception<name> per name (INCEPTION sizes times width); return channels out."""
     for name in names:
-        c1, c2, c3, c4 = INCEPTION[name]
-        if halve:
-            c1, c2, c3, c4 = c1 // 2, (c2[0] // 2, c2[1] // 2), (c3[0] // 2, c3[1] // 2), c4 // 2
-        block = Inception(in_channels, c1, c2, c3, c4, batch_norm)
+        c1, (c2_reduce, c2), (c3_reduce, c3), c4 = INCEPTION[name]
+        block = Inception(in_channels, scaled(c1, width),
+                          (scaled(c2_reduce, width), scaled(c2, width)),
+                          (scaled(c3_reduce, width), scaled(c3, width)),
+                          scaled(c4, width), batch_norm)
         setattr(model, f"inception{name}", block)
         in_channels = block.out_channels
     return in_channels
@@ -90,28 +91,30 @@ class GoogLeNet(nn.Module):
     Options:
         image_size: the input side the model is meant for (default 224; the d2l book uses 96;
             with global average pooling, other sides work as well).
+        width: multiplies every channel count (1.0 = paper).
         dropout: drop probability before the linear layer (paper: 0.4).
     """
 
-    def __init__(self, num_classes=10, in_channels=1, image_size=224, dropout=0.4):
+    def __init__(self, num_classes=10, in_channels=1, image_size=224, width=1.0, dropout=0.4):
         super().__init__()
         check_image_size("googlenet", image_size, _feature_size)
         self.default_input_size = (in_channels, image_size, image_size)
 
+        c64, c192 = scaled(64, width), scaled(192, width)
         self.stem = nn.Sequential(
-            *conv_relu(in_channels, 64, 7, False, stride=2, padding=3),
+            *conv_relu(in_channels, c64, 7, False, stride=2, padding=3),
             nn.MaxPool2d(3, stride=2, padding=1),
             nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0),
-            *conv_relu(64, 64, 1, False),
-            *conv_relu(64, 192, 3, False, padding=1),
+            *conv_relu(c64, c64, 1, False),
+            *conv_relu(c64, c192, 3, False, padding=1),
             nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0),
             nn.MaxPool2d(3, stride=2, padding=1),
         )
-        channels = add_inception_modules(self, ["3a", "3b"], 192)
+        channels = add_inception_modules(self, ["3a", "3b"], c192, width)
         self.pool3 = nn.MaxPool2d(3, stride=2, padding=1)
-        channels = add_inception_modules(self, ["4a", "4b", "4c", "4d", "4e"], channels)
+        channels = add_inception_modules(self, ["4a", "4b", "4c", "4d", "4e"], channels, width)
         self.pool4 = nn.MaxPool2d(3, stride=2, padding=1)
-        channels = add_inception_modules(self, ["5a", "5b"], channels)
+        channels = add_inception_modules(self, ["5a", "5b"], channels, width)
         self.global_pool = nn.GlobalAvgPool2d()
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(channels, num_classes)
@@ -145,22 +148,24 @@ class GoogLeNetSmall(nn.Module):
 
     Options:
         image_size: the input side the model is meant for (default 32; other sides work as well).
+        width: multiplies every channel count after the halving (1.0 = half the paper's).
         dropout: drop probability before the linear layer (paper: 0.4).
     """
 
-    def __init__(self, num_classes=10, in_channels=1, image_size=32, dropout=0.4):
+    def __init__(self, num_classes=10, in_channels=1, image_size=32, width=1.0, dropout=0.4):
         super().__init__()
         check_image_size("googlenet_small", image_size, _small_feature_size)
         self.default_input_size = (in_channels, image_size, image_size)
 
-        self.stem = nn.Sequential(*conv_relu(in_channels, 96, 3, True, padding=1))
-        channels = add_inception_modules(self, ["3a", "3b"], 96, halve=True, batch_norm=True)
+        half = 0.5 * width
+        stem_channels = scaled(192, half)
+        self.stem = nn.Sequential(*conv_relu(in_channels, stem_channels, 3, True, padding=1))
+        channels = add_inception_modules(self, ["3a", "3b"], stem_channels, half, True)
         self.pool3 = nn.MaxPool2d(3, stride=2, padding=1)
         channels = add_inception_modules(self, ["4a", "4b", "4c", "4d", "4e"], channels,
-                                         halve=True, batch_norm=True)
+                                         half, True)
         self.pool4 = nn.MaxPool2d(3, stride=2, padding=1)
-        channels = add_inception_modules(self, ["5a", "5b"], channels,
-                                         halve=True, batch_norm=True)
+        channels = add_inception_modules(self, ["5a", "5b"], channels, half, True)
         self.global_pool = nn.GlobalAvgPool2d()
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(channels, num_classes)
