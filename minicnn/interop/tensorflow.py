@@ -36,6 +36,7 @@ import collections
 import contextlib
 import functools
 import os
+import re
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up logs quiet
 
@@ -229,8 +230,8 @@ class _Value(collections.namedtuple("_Value", "tensor layout chw")):
     """
 
 
-Link = collections.namedtuple("Link", "name variable to_keras from_keras trainable")
-Link.__doc__ = """One minicnn parameter or buffer (state_dict name) and its Keras variable.
+Link = collections.namedtuple("Link", "name variable layer to_keras from_keras trainable")
+Link.__doc__ = """One minicnn parameter or buffer (state_dict name), its Keras variable and layer.
 
 to_keras / from_keras convert the array between the two layouts (also used for gradients)."""
 
@@ -423,8 +424,8 @@ class _TwinBuilder:
             module.out_channels, kernel, stride, padding, groups=module.groups,
             use_bias=module.bias is not None, name=name, dtype=self.dtype))
         output = layer(tensor)
-        self._link_once(module, [("weight", layer.kernel, conv_weight_to_keras,
-                                  conv_weight_from_keras)] + self._bias_link(module, layer))
+        self._link_once(module, layer, [("weight", layer.kernel, conv_weight_to_keras,
+                                         conv_weight_from_keras)] + self._bias_link(module, layer))
         return _Value(output, "nhwc", None)
 
     def _linear(self, module, x, name):
@@ -437,7 +438,7 @@ class _TwinBuilder:
         output = layer(x.tensor)
         to_keras = functools.partial(linear_weight_to_keras, flat_chw=chw)
         from_keras = functools.partial(linear_weight_from_keras, flat_chw=chw)
-        self._link_once(module, [("weight", layer.kernel, to_keras, from_keras)]
+        self._link_once(module, layer, [("weight", layer.kernel, to_keras, from_keras)]
                         + self._bias_link(module, layer))
         return _Value(output, "flat", None)
 
@@ -450,7 +451,7 @@ class _TwinBuilder:
             name=name, dtype=self.dtype))
         output = layer(x.tensor)
         same = (lambda a: a, lambda a: a)
-        self._link_once(module, [
+        self._link_once(module, layer, [
             ("weight", layer.gamma, *same), ("bias", layer.beta, *same),
             ("running_mean", layer.moving_mean, *same),
             ("running_var", layer.moving_variance, *same),
@@ -504,13 +505,13 @@ class _TwinBuilder:
             self.layers[id(module)] = make()
         return self.layers[id(module)]
 
-    def _link_once(self, module, entries):
+    def _link_once(self, module, layer, entries):
         """Record (attribute, variable, to_keras, from_keras) links on the module's first call."""
         path = self._module_paths[id(module)]
-        if any(link.name.startswith(f"{path}.") for link in self.links):
+        if any(link.layer is layer for link in self.links):
             return
         for attribute, variable, to_keras, from_keras in entries:
-            self.links.append(Link(f"{path}.{attribute}" if path else attribute, variable,
+            self.links.append(Link(f"{path}.{attribute}" if path else attribute, variable, layer,
                                    to_keras, from_keras, variable.trainable))
 
     def _bias_link(self, module, layer):
@@ -631,3 +632,56 @@ def _to_minicnn_layout(array, probe):
         C, H, W = probe.chw
         return array.reshape(-1, H, W, C).transpose(0, 3, 1, 2).reshape(len(array), -1)
     return array
+
+
+# ----- Keras .weights.h5 files -------------------------------------------------------------
+def load_keras_weights(model, path, input_size=None):
+    """Load a `.weights.h5` file that Keras saved for the twin of `model` into `model`.
+
+    Args:
+        model: the minicnn model (its parameters and buffers are overwritten in place).
+        path: the file written by `keras_model.save_weights("....weights.h5")`.
+        input_size: (C, H, W) the twin was built for (default: model.default_input_size).
+    Keras 3 stores the i-th variable of a layer under `layers/<name>/vars/<i>`, where <name> is
+    the snake_case class name numbered in the order of model.layers (conv2d, conv2d_1, ...),
+    not the layer's own name. The twin is rebuilt (no weights needed) to know that order; the
+    arrays are read with h5py and converted to minicnn's layouts.
+    """
+    import h5py
+
+    twin = keras_twin(model, input_size or model.default_input_size)
+    keys = h5_layer_keys(twin.model)
+    state = {}
+    with h5py.File(path, "r") as store:
+        for link in twin.links:
+            variables = link.layer.trainable_weights + link.layer.non_trainable_weights
+            index = [id(v) for v in variables].index(id(link.variable))
+            key = f"{keys[id(link.layer)]}/vars/{index}"
+            if key not in store:
+                raise ValueError(f"load_keras_weights: {path} has no {key} (for {link.name}); "
+                                 f"was it saved from the twin of this model and input size?")
+            array = store[key][()]
+            if tuple(array.shape) != tuple(link.variable.shape):
+                raise ValueError(f"load_keras_weights: {key} in {path} has shape {array.shape} "
+                                 f"but {link.name} needs {tuple(link.variable.shape)} in Keras "
+                                 f"layout; was it saved for another model or input size?")
+            state[link.name] = link.from_keras(array)
+    model.load_state_dict(state)
+    return model
+
+
+def h5_layer_keys(keras_model):
+    """id(layer) -> the group Keras 3 saves that layer's variables under, e.g. 'layers/conv2d_1'."""
+    used, keys = collections.Counter(), {}
+    for layer in keras_model.layers:
+        base = _snake_case(type(layer).__name__)
+        keys[id(layer)] = f"layers/{base}" if used[base] == 0 else f"layers/{base}_{used[base]}"
+        used[base] += 1
+    return keys
+
+
+def _snake_case(name):
+    """Keras's naming.to_snake_case: 'BatchNormalization' -> 'batch_normalization'."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
