@@ -31,6 +31,9 @@ How the conventions map (minicnn follows PyTorch; Keras 3 on the TensorFlow back
 - SGD with momentum: PyTorch/minicnn keep b = mu * b + g and step w -= lr * b; Keras 3 keeps
   m = mu * m - lr * g and steps w += m. With a constant learning rate m = -lr * b at every step,
   so the two produce the same weights (not so for Nesterov, nor when lr changes mid-run).
+  Keras keeps the learning rate in a float32 variable and casts momentum through float32 even
+  for float64 weights: to match float64 runs digit for digit, use values exact in float32
+  (lr = 2**-5, momentum = 0.875); 0.9 becomes 0.899999976 in Keras.
 """
 import collections
 import contextlib
