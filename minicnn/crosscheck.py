@@ -136,15 +136,16 @@ def format_table(rows, weights_only=False):
     """The report as text: one line per layer, then a summary line."""
     lines = [f"{'layer':<28} {'type':<18} {'output':<18} {'fwd max|diff|':>13} "
              f"{'grad max rel':>12}  result"]
-    for row in rows:
-        if weights_only and row.grad_rel is None and row.layer not in ("logits", "loss"):
-            continue
+    shown = [row for row in rows if not weights_only or row.grad_rel is not None
+             or row.layer in ("logits", "loss")]
+    for row in shown:
         grad = "-" if row.grad_rel is None else f"{row.grad_rel:.1e}"
         shape = "x".join(map(str, row.shape)) or "scalar"
         lines.append(f"{row.layer:<28} {row.kind:<18} {shape:<18} {row.forward_abs:>13.1e} "
                      f"{grad:>12}  {'pass' if row.passed else 'FAIL'}")
     failed = [row.layer for row in rows if not row.passed]
-    lines.append(f"{len(rows) - len(failed)}/{len(rows)} rows pass"
+    hidden = f" ({len(rows) - len(shown)} without parameters not shown)" if weights_only else ""
+    lines.append(f"{len(rows) - len(failed)}/{len(rows)} rows pass{hidden}"
                  + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     return "\n".join(lines)
 

@@ -65,7 +65,7 @@ def nhwc_to_nchw(array):
 
 
 def conv_weight_to_keras(weight):
-    """minicnn conv weight (C_out, C_in/groups, KH, KW) -> Keras kernel (KH, KW, C_in/groups, C_out)."""
+    """minicnn weight (C_out, C_in/groups, KH, KW) -> Keras kernel (KH, KW, C_in/groups, C_out)."""
     return np.ascontiguousarray(np.asarray(weight).transpose(2, 3, 1, 0))
 
 
@@ -88,7 +88,7 @@ def linear_weight_to_keras(weight, flat_chw=None):
 
 
 def linear_weight_from_keras(kernel, flat_chw=None):
-    """Keras Dense kernel (in, out) -> minicnn Linear weight (out, in); see linear_weight_to_keras."""
+    """Keras Dense kernel (in, out) -> minicnn Linear weight (out, in); see the inverse above."""
     weight = np.asarray(kernel).T
     if flat_chw is not None:
         C, H, W = flat_chw
