@@ -20,7 +20,7 @@ Differences from the paper, all deliberate:
 
 from minicnn import nn
 
-from ._common import check_image_size, check_input, out_size, scaled
+from ._common import check_image_size, check_input, init_weights, out_size, scaled
 
 LRN_SIZE = 5
 LRN_ALPHA = 1e-4 * LRN_SIZE  # the paper's alpha, in the divide-by-n convention
@@ -38,10 +38,12 @@ class AlexNet(nn.Module):
         image_size: input side in pixels (default 224, or 28 with small_input).
         two_towers: the paper's two-GPU connectivity (groups=2 in conv2, conv4, conv5).
         dropout: probability of dropping a unit of fc6/fc7 (paper: 0.5).
+        init: "he" (default: He et al. 2015, variance 2 / fan_in, zero biases) or "default"
+            (the layers' own PyTorch-style initialisation); see _common.init_weights.
     """
 
     def __init__(self, num_classes=10, in_channels=1, width=1.0, small_input=False,
-                 image_size=None, two_towers=False, dropout=0.5):
+                 image_size=None, two_towers=False, dropout=0.5, init="he"):
         super().__init__()
         if image_size is None:
             image_size = 28 if small_input else 224
@@ -78,6 +80,7 @@ class AlexNet(nn.Module):
         self.relu7 = nn.ReLU()
         self.drop7 = nn.Dropout(dropout)
         self.fc8 = nn.Linear(units, num_classes)
+        init_weights(self, init)
 
     def _feature_size(self, image_size):
         """Side of pool5's output for an image_size input (6 for the paper's 224)."""

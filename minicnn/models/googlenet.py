@@ -25,7 +25,7 @@ kuangliu/pytorch-cifar).
 from minicnn import functional as F
 from minicnn import nn
 
-from ._common import check_image_size, out_size, scaled
+from ._common import check_image_size, init_weights, out_size, scaled
 
 # Table 1: #1x1, (#3x3 reduce, #3x3), (#5x5 reduce, #5x5), pool proj.
 INCEPTION = {
@@ -93,9 +93,12 @@ class GoogLeNet(nn.Module):
             with global average pooling, other sides work as well).
         width: multiplies every channel count (1.0 = paper).
         dropout: drop probability before the linear layer (paper: 0.4).
+        init: "he" (default: He et al. 2015, variance 2 / fan_in, zero biases) or "default"
+            (the layers' own PyTorch-style initialisation); see _common.init_weights.
     """
 
-    def __init__(self, num_classes=10, in_channels=1, image_size=224, width=1.0, dropout=0.4):
+    def __init__(self, num_classes=10, in_channels=1, image_size=224, width=1.0, dropout=0.4,
+                 init="he"):
         super().__init__()
         check_image_size("googlenet", image_size, _feature_size)
         self.default_input_size = (in_channels, image_size, image_size)
@@ -118,6 +121,7 @@ class GoogLeNet(nn.Module):
         self.global_pool = nn.GlobalAvgPool2d()
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(channels, num_classes)
+        init_weights(self, init)
 
     def forward(self, x):
         """x: (N, C, H, W) -> logits (N, num_classes)."""
@@ -150,9 +154,12 @@ class GoogLeNetSmall(nn.Module):
         image_size: the input side the model is meant for (default 32; other sides work as well).
         width: multiplies every channel count after the halving (1.0 = half the paper's).
         dropout: drop probability before the linear layer (paper: 0.4).
+        init: "he" (default: He et al. 2015, variance 2 / fan_in, zero biases) or "default"
+            (the layers' own PyTorch-style initialisation); see _common.init_weights.
     """
 
-    def __init__(self, num_classes=10, in_channels=1, image_size=32, width=1.0, dropout=0.4):
+    def __init__(self, num_classes=10, in_channels=1, image_size=32, width=1.0, dropout=0.4,
+                 init="he"):
         super().__init__()
         check_image_size("googlenet_small", image_size, _small_feature_size)
         self.default_input_size = (in_channels, image_size, image_size)
@@ -169,6 +176,7 @@ class GoogLeNetSmall(nn.Module):
         self.global_pool = nn.GlobalAvgPool2d()
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(channels, num_classes)
+        init_weights(self, init)
 
     def forward(self, x):
         """x: (N, C, H, W) -> logits (N, num_classes)."""

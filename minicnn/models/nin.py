@@ -16,7 +16,7 @@ small_input=True replaces the 11x11 stride-4 first convolution by a 3x3 stride-1
 
 from minicnn import nn
 
-from ._common import check_image_size, out_size, scaled
+from ._common import check_image_size, init_weights, out_size, scaled
 
 
 def mlpconv(in_channels, out_channels, kernel_size, stride, padding):
@@ -40,10 +40,12 @@ class NiN(nn.Module):
         image_size: the input side the model is meant for (default 224, or 28 with
             small_input); global average pooling accepts any size at least that large.
         dropout: drop probability before the last block (paper: 0.5).
+        init: "he" (default: He et al. 2015, variance 2 / fan_in, zero biases) or "default"
+            (the layers' own PyTorch-style initialisation); see _common.init_weights.
     """
 
     def __init__(self, num_classes=10, in_channels=1, width=1.0, small_input=False,
-                 image_size=None, dropout=0.5):
+                 image_size=None, dropout=0.5, init="he"):
         super().__init__()
         if image_size is None:
             image_size = 28 if small_input else 224
@@ -64,6 +66,7 @@ class NiN(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.mlpconv4 = mlpconv(c3, num_classes, kernel_size=3, stride=1, padding=1)
         self.global_pool = nn.GlobalAvgPool2d()  # one score per class map: (N, num_classes)
+        init_weights(self, init)
 
     def _feature_size(self, image_size):
         """Side of the maps reaching global average pooling."""

@@ -15,7 +15,7 @@ convolution and no max pooling, so 28-32 px images keep their resolution into co
 
 from minicnn import nn
 
-from ._common import check_image_size, out_size, scaled
+from ._common import check_image_size, init_weights, out_size, scaled
 
 # Table 1: BasicBlocks per stage conv2_x .. conv5_x.
 BASIC_LAYERS = {
@@ -71,10 +71,12 @@ class ResNet(nn.Module):
         width: multiplies every channel count, 64-128-256-512 in the paper (1.0 = paper).
         image_size: the input side the model is meant for (default 224, or 28 with
             small_input; global average pooling accepts other sides as well).
+        init: "he" (default: He et al. 2015, variance 2 / fan_in, zero biases) or "default"
+            (the layers' own PyTorch-style initialisation); see _common.init_weights.
     """
 
     def __init__(self, num_classes=10, in_channels=1, config="resnet18", small_input=False,
-                 width=1.0, image_size=None):
+                 width=1.0, image_size=None, init="he"):
         super().__init__()
         if config not in BASIC_LAYERS:
             raise ValueError(f"resnet: unknown config {config!r}; choose one of "
@@ -101,6 +103,7 @@ class ResNet(nn.Module):
         self.conv5_x = stage(n5, c4, c5, stride=2)
         self.global_pool = nn.GlobalAvgPool2d()
         self.fc = nn.Linear(c5, num_classes)
+        init_weights(self, init)
 
     def _feature_size(self, image_size):
         """Side of conv5_x's output (7 for 224, 4 for 28 with small_input)."""

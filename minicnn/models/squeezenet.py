@@ -19,7 +19,7 @@ keep enough resolution for the three poolings (28 -> 13 -> 6 -> 2).
 from minicnn import functional as F
 from minicnn import nn
 
-from ._common import check_image_size, out_size
+from ._common import check_image_size, init_weights, out_size
 
 # Table 1 (v1.1 keeps v1.0's Fire sizes): (s1x1 squeeze, e1x1, e3x3 expand) for fire2..fire9.
 FIRE = {
@@ -64,10 +64,12 @@ class SqueezeNet(nn.Module):
         image_size: the input side the model is meant for (default 224, or 28 with
             small_input; global average pooling accepts other sides as well).
         dropout: drop probability after fire9 (paper: 0.5).
+        init: "he" (default: He et al. 2015, variance 2 / fan_in, zero biases) or "default"
+            (the layers' own PyTorch-style initialisation); see _common.init_weights.
     """
 
     def __init__(self, num_classes=10, in_channels=1, small_input=False, image_size=None,
-                 dropout=0.5):
+                 dropout=0.5, init="he"):
         super().__init__()
         if image_size is None:
             image_size = 28 if small_input else 224
@@ -95,6 +97,7 @@ class SqueezeNet(nn.Module):
         self.conv10 = nn.Conv2d(self.fire9.out_channels, num_classes, 1)  # one map per class
         self.relu10 = nn.ReLU()
         self.global_pool = nn.GlobalAvgPool2d()
+        init_weights(self, init)
 
     def _feature_size(self, image_size):
         """Side of conv10's output (13 for 224, 2 for 28 with small_input)."""

@@ -16,7 +16,7 @@ Size", ACPR 2015, in the form S. Zagoruyko published as "92.45% on CIFAR-10 in T
 
 from minicnn import nn
 
-from ._common import check_image_size, check_input, scaled
+from ._common import check_image_size, check_input, init_weights, scaled
 
 # Table 1 of the paper: for each of the five blocks, (number of convolutions, output channels,
 # kernel size). Every block ends with a 2x2 max pooling, so the map shrinks 32 times.
@@ -54,10 +54,12 @@ class VGG(nn.Module):
         fc_width: units of fc6 and fc7 (paper: 4096).
         image_size: input side in pixels (default 224; at least 32 for the five poolings).
         dropout: drop probability after fc6 and fc7 (paper: 0.5).
+        init: "he" (default: He et al. 2015, variance 2 / fan_in, zero biases) or "default"
+            (the layers' own PyTorch-style initialisation); see _common.init_weights.
     """
 
     def __init__(self, num_classes=10, in_channels=1, config="vgg16", channel_ratio=1,
-                 fc_width=4096, image_size=224, dropout=0.5):
+                 fc_width=4096, image_size=224, dropout=0.5, init="he"):
         super().__init__()
         if config not in CONV_ARCH:
             raise ValueError(f"vgg: unknown config {config!r}; choose one of {list(CONV_ARCH)}")
@@ -81,6 +83,7 @@ class VGG(nn.Module):
         self.relu7 = nn.ReLU()
         self.drop7 = nn.Dropout(dropout)
         self.fc8 = nn.Linear(fc_width, num_classes)
+        init_weights(self, init)
 
     def forward(self, x):
         """x: (N, C, H, W) -> logits (N, num_classes)."""
@@ -130,9 +133,11 @@ class VGG16BN(nn.Module):
     Options:
         channel_ratio: divides every channel count, the head's 512 units included (1 = paper).
         image_size: input side in pixels (default 32; at least 32 for the five poolings).
+        init: "he" (default: He et al. 2015, variance 2 / fan_in, zero biases) or "default"
+            (the layers' own PyTorch-style initialisation); see _common.init_weights.
     """
 
-    def __init__(self, num_classes=10, in_channels=1, channel_ratio=1, image_size=32):
+    def __init__(self, num_classes=10, in_channels=1, channel_ratio=1, image_size=32, init="he"):
         super().__init__()
         if not channel_ratio > 0:
             raise ValueError(f"vgg16_bn: channel_ratio must be positive, got {channel_ratio!r}")
@@ -151,6 +156,7 @@ class VGG16BN(nn.Module):
         self.relu6 = nn.ReLU()
         self.drop7 = nn.Dropout(0.5)
         self.fc7 = nn.Linear(units, num_classes)
+        init_weights(self, init)
 
     def forward(self, x):
         """x: (N, C, H, W) -> logits (N, num_classes)."""
