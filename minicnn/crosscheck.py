@@ -11,8 +11,9 @@ difference of its parameters' gradients (of the mean softmax cross-entropy), and
 
 Relative differences are max |minicnn - keras| / max |keras| over a tensor (for gradients: over
 all the parameters of the layer, see `layer_grad_diff`). A layer passes when its forward output
-and its gradients are within the tolerance: 1e-9 in float64 (the default); in float32 1e-4 for
-outputs and 1e-2 for gradients (see TOLERANCE for why). Needs `pip install 'minicnn[tf]'`.
+and its gradients are within the tolerance: 1e-9 in float64 (the default); 1e-4 in float32, or
+twice TensorFlow's own float32 error where that is larger (column "TF f32 err": TensorFlow
+float32 vs TensorFlow float64; see TOLERANCE). Needs `pip install 'minicnn[tf]'`.
 """
 import argparse
 import ast
@@ -22,14 +23,17 @@ import time
 
 import numpy as np
 
-# dtype -> (forward, gradient) relative tolerance. float64 is the proof: the two frameworks
-# agree to ~1e-13. In float32 a deep network's backward pass loses about three digits to rounding
-# (and to ReLU/max-pool decisions that flip on near-ties) in *both* frameworks: on resnet18 at
-# 224 px TensorFlow's own float32 gradients differ from its float64 ones by up to 1.5e-2.
-TOLERANCE = {"float32": (1e-4, 1e-2), "float64": (1e-9, 1e-9)}
+# dtype -> (forward, gradient) relative tolerance, as in the per-op tests. float64 is the proof:
+# the two frameworks agree to ~1e-13. In float32 a deep network's backward pass loses digits to
+# rounding in *both* frameworks (on resnet18 at 224 px TensorFlow's own float32 gradients differ
+# from its float64 ones by up to 2e-2), so float32 runs also accept twice TensorFlow's own
+# float32 error, measured on the spot against a float64 twin (see `compare`).
+TOLERANCE = {"float32": (1e-4, 1e-4), "float64": (1e-9, 1e-9)}
 
-Row = collections.namedtuple("Row", "layer kind shape forward_abs forward_rel grad_rel passed")
-Row.__doc__ = """One layer of the report; grad_rel is None for layers without parameters."""
+Row = collections.namedtuple(
+    "Row", "layer kind shape forward_abs forward_rel grad_rel tf_float32_error passed")
+Row.__doc__ = """One layer of the report; grad_rel is None for layers without parameters,
+tf_float32_error (TensorFlow float32 vs float64 gradient) None unless a reference was given."""
 
 
 def cast_model(model, dtype):
@@ -62,6 +66,7 @@ def minicnn_pass(model, images, labels):
     """
     import minicnn
     import minicnn.functional as F
+    from minicnn import backend
     from minicnn.interop.tensorflow import leaf_call_names, record_leaf_calls
 
     model.zero_grad()
@@ -69,7 +74,7 @@ def minicnn_pass(model, images, labels):
         logits = model(minicnn.Tensor(images))
     loss = F.softmax_cross_entropy(logits, labels)
     loss.backward()
-    grads = {name: param.grad for name, param in model.named_parameters()}
+    grads = {name: backend.asnumpy(param.grad) for name, param in model.named_parameters()}
     outputs = {name: call.output.numpy()
                for call, name in zip(calls, leaf_call_names(calls)) if name is not None}
     kinds = {name: type(call.module).__name__
@@ -77,37 +82,56 @@ def minicnn_pass(model, images, labels):
     return logits.numpy(), loss.item(), grads, outputs, kinds
 
 
-def compare(model, twin, images, labels, tolerance, training=True):
+def compare(model, twin, images, labels, tolerance, training=True, reference=None):
     """Run one batch through `model` and its twin; return the report rows, forward order.
 
     tolerance: (forward, gradient) relative tolerances deciding each row's pass/fail.
-
     training: BatchNorm in training mode (batch statistics) in both; dropout stays off.
+    reference: optional float64 KerasTwin holding the same weights, for float32 runs. A row then
+        also passes when minicnn differs from TensorFlow by at most twice TensorFlow's own
+        float32 error (its float32 vs its float64 result): two implementations that are each
+        that accurate can differ by the sum of their errors. Deep float32 networks need this:
+        cancellation in BatchNorm's backward pass costs both frameworks digits.
     The last two rows are the logits and the loss.
     """
-    from minicnn.interop.tensorflow import max_rel_diff
-
     model.train(training)
     set_dropout(model, False)
-    logits, loss, grads, outputs, kinds = minicnn_pass(model, images, labels)
-    tf_logits, tf_loss, tf_grads, tf_outputs = twin.gradients(images, labels, training)
-
+    *ours, kinds = minicnn_pass(model, images, labels)
+    ours = _as_run(*ours)
+    theirs = _as_run(*twin.gradients(images, labels, training))
     params_of = collections.defaultdict(list)
-    for name in tf_grads:
+    for name in theirs[1]:
         params_of[name.rsplit(".", 1)[0]].append(name)
-    rows, graded = [], set()
+    diffs = _differences(ours, theirs, params_of)
+    noise = {}
+    if reference is not None:
+        exact = _as_run(*reference.gradients(images.astype(np.float64), labels, training))
+        noise = _differences(theirs, exact, params_of)
+    kinds = {**kinds, "logits": "", "loss": ""}
+    return [_row(name, kinds[name], np.shape(ours[0][name]), diff, noise.get(name), tolerance)
+            for name, diff in diffs.items()]
+
+
+def _as_run(logits, loss, grads, outputs):
+    """(leaf outputs followed by 'logits' and 'loss', parameter gradients) of one pass."""
+    return {**outputs, "logits": logits, "loss": np.float64(loss)}, grads
+
+
+def _differences(run, reference_run, params_of):
+    """name -> (forward max |diff|, forward rel, gradient rel or None), in the order of run."""
+    from minicnn.interop.tensorflow import max_rel_diff
+
+    (outputs, grads), (ref_outputs, ref_grads) = run, reference_run
+    diffs = {}
     for name, output in outputs.items():
-        expected = tf_outputs[name]
-        path = name if name in params_of else None
+        expected = ref_outputs[name]
+        forward_abs = float(np.abs(np.asarray(output, np.float64) - expected).max(initial=0.0))
         grad_rel = None
-        if path is not None and path not in graded:
-            graded.add(path)
-            grad_rel = layer_grad_diff([grads[p] for p in params_of[path]],
-                                       [tf_grads[p] for p in params_of[path]])
-        rows.append(_row(name, kinds[name], output, expected, grad_rel, tolerance))
-    rows.append(_row("logits", "", logits, tf_logits, None, tolerance))
-    rows.append(_row("loss", "", np.float64(loss), np.float64(tf_loss), None, tolerance))
-    return rows
+        if name in params_of:  # the first call of a layer with parameters
+            grad_rel = layer_grad_diff([grads[p] for p in params_of[name]],
+                                       [ref_grads[p] for p in params_of[name]])
+        diffs[name] = (forward_abs, max_rel_diff(output, expected), grad_rel)
+    return diffs
 
 
 def layer_grad_diff(ours, theirs):
@@ -123,26 +147,35 @@ def layer_grad_diff(ours, theirs):
     return error / scale if scale > 0 else error
 
 
-def _row(name, kind, ours, theirs, grad_rel, tolerance):
-    from minicnn.interop.tensorflow import max_rel_diff
+def _row(name, kind, shape, diff, noise, tolerance):
+    """A report row; noise is TensorFlow's own float32 error for the same quantities, or None."""
+    forward_abs, forward_rel, grad_rel = diff
     forward_tolerance, grad_tolerance = tolerance
-    forward_abs = float(np.abs(np.asarray(ours, np.float64) - theirs).max(initial=0.0))
-    forward_rel = max_rel_diff(ours, theirs)
+    if noise is not None:
+        forward_tolerance = max(forward_tolerance, 2 * noise[1])
+        if grad_rel is not None:
+            grad_tolerance = max(grad_tolerance, 2 * noise[2])
     passed = forward_rel <= forward_tolerance and (grad_rel is None or grad_rel <= grad_tolerance)
-    return Row(name, kind, tuple(np.shape(ours)), forward_abs, forward_rel, grad_rel, passed)
+    tf_error = None if noise is None else noise[2]
+    return Row(name, kind, tuple(shape), forward_abs, forward_rel, grad_rel, tf_error, passed)
 
 
 def format_table(rows, weights_only=False):
     """The report as text: one line per layer, then a summary line."""
+    with_noise = any(row.tf_float32_error is not None for row in rows)
     lines = [f"{'layer':<28} {'type':<18} {'output':<18} {'fwd max|diff|':>13} "
-             f"{'grad max rel':>12}  result"]
+             f"{'grad max rel':>12}" + (f" {'TF f32 err':>10}" if with_noise else "")
+             + "  result"]
     shown = [row for row in rows if not weights_only or row.grad_rel is not None
              or row.layer in ("logits", "loss")]
     for row in shown:
         grad = "-" if row.grad_rel is None else f"{row.grad_rel:.1e}"
         shape = "x".join(map(str, row.shape)) or "scalar"
-        lines.append(f"{row.layer:<28} {row.kind:<18} {shape:<18} {row.forward_abs:>13.1e} "
-                     f"{grad:>12}  {'pass' if row.passed else 'FAIL'}")
+        line = f"{row.layer:<28} {row.kind:<18} {shape:<18} {row.forward_abs:>13.1e} {grad:>12}"
+        if with_noise:
+            noise = row.tf_float32_error
+            line += f" {'-' if noise is None else f'{noise:.1e}':>10}"
+        lines.append(f"{line}  {'pass' if row.passed else 'FAIL'}")
     failed = [row.layer for row in rows if not row.passed]
     hidden = f" ({len(rows) - len(shown)} without parameters not shown)" if weights_only else ""
     lines.append(f"{len(rows) - len(failed)}/{len(rows)} rows pass{hidden}"
@@ -233,11 +266,17 @@ def main(argv=None):
     images = rng.standard_normal((args.batch,) + input_size).astype(args.dtype)
     labels = rng.integers(0, args.num_classes, size=args.batch)
     tolerance = TOLERANCE[args.dtype]
-    rows = compare(model, twin, images, labels, tolerance, training=not args.eval)
+    reference = None
+    if args.dtype != "float64":  # TensorFlow's own rounding error, from a float64 twin
+        from minicnn.interop.tensorflow import keras_twin
+        reference = keras_twin(model, input_size, "float64")
+        reference.copy_from(model)
+    rows = compare(model, twin, images, labels, tolerance, not args.eval, reference)
     mode = "inference" if args.eval else "training (batch statistics, dropout off)"
     C, H, W = input_size
+    also = ", or 2x TF's own float32 error" if reference is not None else ""
     print(f"{args.model}: input {args.batch}x{C}x{H}x{W}, {args.dtype}, {mode}; tolerance "
-          f"{tolerance[0]:.0e} forward, {tolerance[1]:.0e} gradient (relative)")
+          f"{tolerance[0]:.0e} forward, {tolerance[1]:.0e} gradient (relative{also})")
     print(format_table(rows, args.weights_only))
     print(f"({time.perf_counter() - start:.1f} s)")
     return 0 if all(row.passed for row in rows) else 1
