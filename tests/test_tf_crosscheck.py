@@ -33,6 +33,7 @@ def test_options_input_and_weights_only(capsys):
     out = capsys.readouterr().out
     assert status == 0, out
     assert "float32" in out and "relu" not in out  # only layers with parameters are listed
+    assert "TF f32 err" in out.splitlines()[1]     # TensorFlow's own float32 error, measured
     assert "conv5_x.1.bn2" in out and "fc " in out
 
 
