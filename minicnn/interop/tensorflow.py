@@ -34,6 +34,11 @@ How the conventions map (minicnn follows PyTorch; Keras 3 on the TensorFlow back
   Keras keeps the learning rate in a float32 variable and casts momentum through float32 even
   for float64 weights: to match float64 runs digit for digit, use values exact in float32
   (lr = 2**-5, momentum = 0.875); 0.9 becomes 0.899999976 in Keras.
+
+The twin (`keras_twin`) is read from one traced forward pass, so every zoo model gets one without
+model-specific code. It uses Keras 'same' where minicnn's explicit padding equals it, otherwise
+ZeroPadding2D (or -inf padding before max pooling) and 'valid'; grouped convolutions become
+`GroupedConv2D` (TensorFlow has no CPU gradient for Conv2D(groups > 1)); Dropout is left out.
 """
 import collections
 import contextlib
@@ -41,7 +46,9 @@ import functools
 import os
 import re
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up logs quiet
+# Quieter TensorFlow logs. TF 2.21 still prints its oneDNN notice to stderr unless the variable
+# is set in the shell before Python starts.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 try:
     import keras
