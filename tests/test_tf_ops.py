@@ -226,6 +226,17 @@ def test_local_response_norm(size, alpha, beta, k):
             "nchw", f"local_response_norm {tf_params}")
 
 
+def test_float64_lrn_layer_equals_tf_kernel():
+    """The twins' float64 LRN (TF's formula from TF ops; TF has no float64 kernel) equals
+    tf.nn.local_response_normalization evaluated in float32."""
+    x = random((N, H, W, 7), np.float64, 9, scale=3.0)
+    params = mtf.lrn_to_tf(5, 0.1, 0.75, 2.0)
+    ours = mtf.LocalResponseNormalization(**params, dtype="float64")(tf.constant(x))
+    kernel = tf.nn.local_response_normalization(tf.constant(x, tf.float32), **params)
+    assert ours.dtype == tf.float64
+    assert mtf.max_rel_diff(ours.numpy(), kernel.numpy()) <= 1e-6  # float32 rounding of TF's
+
+
 def test_lrn_parameter_mapping_round_trips():
     tf_params = mtf.lrn_to_tf(5, 1e-4, 0.75, 2.0)
     assert tf_params == {"depth_radius": 2, "bias": 2.0, "alpha": 1e-4 / 5, "beta": 0.75}
