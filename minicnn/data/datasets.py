@@ -146,7 +146,7 @@ def load_dataset(name="fashion-mnist", data_dir=None, allow_download=True, spec=
         paths, folder = find_or_download(spec, data_dir, allow_download, **kwargs)
     except DataNotFoundError as error:
         if name == "fashion-mnist" and allow_bundled:
-            return load_bundled(str(error))
+            return load_bundled(error.looked)
         raise
     mean, std = NORMALISATION[name]
     if name in ("fashion-mnist", "mnist"):
@@ -158,19 +158,23 @@ def load_dataset(name="fashion-mnist", data_dir=None, allow_download=True, spec=
     return Dataset(name, *arrays, class_names=list(classes), mean=mean, std=std, source=folder)
 
 
-def load_bundled(why=""):
-    """The Fashion-MNIST subset shipped inside the package, with a notice saying so."""
+def load_bundled(looked=()):
+    """The Fashion-MNIST subset shipped inside the package, with a notice saying so.
+
+    looked: the places searched for the full set, listed in the notice.
+    """
     paths = bundled.paths()
-    for role, path in paths.items():
+    for path in paths.values():
         bundled.verify(path)
     arrays = load_idx_files(paths, "fashion-mnist (bundled subset)", FASHION_CLASSES)
     notice = (f"Using the bundled Fashion-MNIST subset ({len(arrays[0])} training and "
               f"{len(arrays[2])} test images) that ships with minicnn, because the full set "
-              "was not found; accuracy will be lower than on the full 60,000 images.\n"
-              "To use the full set: `sudo apt-get install dataset-fashion-mnist`, or run once "
-              "with internet access (it downloads into ~/.cache/minicnn), or pass --data-dir.")
-    if why:
-        notice = why + "\n" + notice
+              "was not found; accuracy will be lower than with the full 60,000 images.")
+    if looked:
+        notice += "\nLooked for the full set in:\n  - " + "\n  - ".join(looked)
+    notice += ("\nTo use the full set: `sudo apt-get install dataset-fashion-mnist`, or run "
+               "once with internet access (it downloads into ~/.cache/minicnn), or pass "
+               "--data-dir DIR.")
     mean, std = NORMALISATION["fashion-mnist"]
     return Dataset("fashion-mnist", *arrays, class_names=list(FASHION_CLASSES), mean=mean,
                    std=std, source=os.path.dirname(paths["train_images"]) + " (bundled subset)",

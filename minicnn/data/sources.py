@@ -3,8 +3,9 @@
 Order of places, first match wins: `--data-dir`, `$MINICNN_DATA`, the cache `~/.cache/minicnn`,
 the system folders of distribution packages (Debian/Ubuntu `dataset-fashion-mnist` installs
 into /usr/share/datasets/fashion-mnist), then a download from the official address into the
-cache. In each folder we look both at the folder itself and at a sub-folder named after the
-dataset (`DIR/fashion-mnist/...`). Every file is checked against its md5 before use.
+cache. In --data-dir and $MINICNN_DATA we look both at the folder itself and at a sub-folder
+named after the dataset (`DIR/fashion-mnist/...`). Every file is checked against its md5
+before use.
 """
 import gzip
 import hashlib
@@ -18,6 +19,13 @@ from tqdm import tqdm
 
 class DataNotFoundError(FileNotFoundError):
     """No copy of the dataset anywhere we looked; the message lists every place."""
+
+    def __init__(self, message, looked=()):
+        super().__init__(message)
+        self.looked = list(looked)  # the places, one description each
+
+    def __str__(self):
+        return self.args[0]
 
 
 class ChecksumError(ValueError):
@@ -89,18 +97,14 @@ def verify(path, remote):
 def candidate_dirs(spec, data_dir=None):
     """The folders searched, in order, each as (description, folder)."""
     places = []
-    if data_dir:
-        places.append(("--data-dir", os.path.expanduser(str(data_dir))))
-    if os.environ.get("MINICNN_DATA"):
-        places.append(("$MINICNN_DATA", os.path.expanduser(os.environ["MINICNN_DATA"])))
+    for label, folder in (("--data-dir", data_dir), ("$MINICNN_DATA", os.environ.get(
+            "MINICNN_DATA"))):
+        if folder:  # a user's folder may hold several datasets, each in its own sub-folder
+            folder = os.path.expanduser(str(folder))
+            places += [(label, folder), (label, os.path.join(folder, spec.name))]
     places.append(("cache", os.path.join(cache_root(), spec.name)))
-    for folder in spec.system_dirs:
-        places.append(("system package", folder))
-    expanded = []
-    for label, folder in places:
-        expanded.append((label, folder))
-        expanded.append((label, os.path.join(folder, spec.name)))
-    return expanded
+    places += [("system package", folder) for folder in spec.system_dirs]
+    return places
 
 
 def _dir_has_all(folder, spec):
@@ -199,4 +203,5 @@ def find_or_download(spec, data_dir=None, allow_download=True, opener=urllib.req
     raise DataNotFoundError(
         f"{spec.name}: could not find {files}. Looked in:\n  - " + "\n  - ".join(looked)
         + (f"\n{spec.hint}" if spec.hint else "")
-        + "\nPut the files in a folder and pass --data-dir DIR, or set $MINICNN_DATA.")
+        + "\nPut the files in a folder and pass --data-dir DIR, or set $MINICNN_DATA.",
+        looked)
