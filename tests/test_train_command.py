@@ -4,12 +4,14 @@ import csv
 import json
 import os
 import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from minicnn import checkpoint, train
+from minicnn import backend, checkpoint, train
 from minicnn import evaluate as evaluate_command
 from minicnn import predict as predict_command
 from minicnn.data import datasets, load_dataset
@@ -215,3 +217,22 @@ def test_predict_unreadable_image(tiny_run, tmp_path, capsys):
     bad.write_text("not an image")
     assert predict_command.main([str(tiny_run / "checkpoint.npz"), str(bad)]) == 2
     assert "cannot read the image" in capsys.readouterr().err
+
+
+def test_gpu_without_cuda_is_a_clear_error(offline, tmp_path, capsys):
+    if backend.gpu_available():
+        pytest.skip("a GPU is available here: the error path cannot be reached")
+    code = train.main(["lenet5", "--device", "gpu", "--out", str(tmp_path / "o"), *TINY])
+    assert code == 2
+    assert "--device gpu needs CuPy and a CUDA device" in capsys.readouterr().err
+
+
+def test_module_entry_point_runs(tmp_path):
+    """`python -m minicnn.train` itself, as a learner types it (whatever data is installed)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "minicnn.train", "lenet5", "--epochs", "1", "--limit-train", "32",
+         "--limit-test", "16", "--no-download", "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "epoch   1/1" in result.stdout
+    assert (tmp_path / "o" / "checkpoint.npz").is_file()
