@@ -236,3 +236,21 @@ def test_module_entry_point_runs(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "epoch   1/1" in result.stdout
     assert (tmp_path / "o" / "checkpoint.npz").is_file()
+
+
+def test_cifar10_colour_images_train_end_to_end(offline, tmp_path, monkeypatch, capsys):
+    from datafiles import md5, write_cifar10
+    archive = tmp_path / "data" / "cifar-10-python.tar.gz"
+    archive.parent.mkdir()
+    write_cifar10(archive, n_per_batch=8)
+    spec = datasets.DatasetSpec(name="cifar10",
+                                files={"archive": RemoteFile(archive.name, md5(archive))},
+                                mirrors=("file:///nonexistent/",))
+    monkeypatch.setitem(datasets.SPECS, "cifar10", spec)
+    code = train.main(["lenet5", "--dataset", "cifar10", "--data-dir", str(tmp_path / "data"),
+                       "--resize", "32", "--augment", "--epochs", "1", "--batch-size", "16",
+                       "--out", str(tmp_path / "o")])
+    assert code == 0, capsys.readouterr().err
+    state, _, meta = checkpoint.load(str(tmp_path / "o" / "checkpoint.npz"))
+    assert state["c1.weight"].shape == (6, 3, 5, 5)  # built for RGB input
+    assert meta["config"]["class_names"][0] == "airplane"
