@@ -203,6 +203,24 @@ def epoch_line(row, total_epochs):
             f"test acc {row['test_acc']:.4f}  {row['seconds']:.1f}s")
 
 
+def train_step(model, optimizer, x, y, device):
+    """One forward, backward and update on a batch. Returns (loss, number correct).
+
+    x: (B, C, H, W) float32, y: (B,) int64, both NumPy. The update is skipped, and
+    TrainingDiverged raised, when the loss is not finite: the weights stay as they were.
+    """
+    logits = model(minicnn.Tensor(backend.to_device(x, device)))
+    loss = F.softmax_cross_entropy(logits, backend.to_device(y, device))
+    value = loss.item()
+    if not math.isfinite(value):
+        raise TrainingDiverged(f"the loss became {value}")
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    correct = int((backend.asnumpy(logits.data).argmax(axis=1) == y).sum())
+    return value, correct
+
+
 def train(config, data, resume_state=None, on_step=None, log=print):
     """Run (or continue) training. Returns "finished" or "interrupted".
 
@@ -254,23 +272,17 @@ def train(config, data, resume_state=None, on_step=None, log=print):
             started = time.perf_counter() - running["seconds"]
             images_this_session, session_start = 0, time.perf_counter()
             for batch_index, (x, y) in enumerate(train_batches.iterate(first), start=first):
-                logits = model(minicnn.Tensor(backend.to_device(x, device)))
-                loss = F.softmax_cross_entropy(logits, backend.to_device(y, device))
-                value = loss.item()
-                if not math.isfinite(value):
+                step = epoch * steps_per_epoch + batch_index + 1
+                try:
+                    value, correct = train_step(model, optimizer, x, y, device)
+                except TrainingDiverged as error:
                     bar.close()
-                    step = epoch * steps_per_epoch + batch_index + 1
                     raise TrainingDiverged(
-                        f"the loss became {value} at step {step} (epoch {epoch + 1}, batch "
-                        f"{batch_index + 1}/{steps_per_epoch}); the run stopped. Try a lower "
-                        f"learning rate, e.g. --lr {optimizer.lr / 10:g}")
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-
+                        f"{error} at step {step} (epoch {epoch + 1}, batch {batch_index + 1}/"
+                        f"{steps_per_epoch}); the run stopped. Try a lower learning rate, "
+                        f"e.g. --lr {optimizer.lr / 10:g}") from None
                 running["loss_sum"] += value * len(y)
-                running["correct"] += int((backend.asnumpy(logits.data).argmax(axis=1)
-                                           == y).sum())
+                running["correct"] += correct
                 running["seen"] += len(y)
                 images_this_session += len(y)
                 rate = images_this_session / max(time.perf_counter() - session_start, 1e-9)
@@ -278,7 +290,7 @@ def train(config, data, resume_state=None, on_step=None, log=print):
                                 img_s=f"{rate:.0f}", refresh=False)
                 bar.update(1)
                 if on_step is not None:
-                    on_step(epoch * steps_per_epoch + batch_index + 1)
+                    on_step(step)
                 if interrupt.raised:
                     bar.close()
                     running["seconds"] = time.perf_counter() - started
