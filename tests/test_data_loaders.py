@@ -1,6 +1,7 @@
 """Loaders on tiny files in the real formats: IDX .gz, CIFAR python-pickle .tar.gz; the search
 order, checksums, downloads (file:// URLs) and the bundled fallback."""
 import gzip
+import hashlib
 import os
 import shutil
 
@@ -132,7 +133,7 @@ def test_recompressed_gz_accepted_by_content_md5(tmp_path):
         path = tmp_path / "d" / remote.name
         raw = gzip.decompress(path.read_bytes())
         path.write_bytes(gzip.compress(raw, compresslevel=1, mtime=12345))
-        content = __import__("hashlib").md5(raw).hexdigest()
+        content = hashlib.md5(raw).hexdigest()
         recompressed[role] = RemoteFile(remote.name, remote.md5, content)
         assert md5(path) != remote.md5
     data = load_dataset("mnist", data_dir=tmp_path / "d", spec=idx_spec("mnist", recompressed),
