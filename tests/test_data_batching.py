@@ -120,3 +120,18 @@ def test_bad_batch_size():
     images, labels = _data()
     with pytest.raises(ValueError, match="batch size"):
         Batches(images, labels, 0, (0.0,), (1.0,))
+
+
+def test_an_epoch_does_not_copy_the_dataset():
+    """Drawing a batch allocates about a batch, not a shuffled copy of all the images."""
+    import tracemalloc
+    images = np.zeros((20000, 1, 28, 28), dtype=np.uint8)  # 15.7 MB
+    labels = np.zeros(20000, dtype=np.int64)
+    batches = Batches(images, labels, 64, (0.5,), (0.5,), shuffle=True, augment=True)
+    tracemalloc.start()
+    iterator = iter(batches)
+    next(iterator)
+    next(iterator)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 2_000_000, f"peak {peak} bytes while drawing two batches of 64"

@@ -113,8 +113,8 @@ class Batches:
         x = (x - self.mean) / self.std
         return np.ascontiguousarray(x, dtype=np.float32)
 
-    def __iter__(self, start=0):
-        return self.iterate(start)
+    def __iter__(self):
+        return self.iterate()
 
     def iterate(self, start_batch=0):
         """Yield batches from `start_batch` on (a resumed epoch skips the ones already done).
