@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from minicnn.data import bundled
 from minicnn.data.cifar import read_cifar
 from minicnn.data.idx import read_idx
 from minicnn.data.sources import DatasetSpec, RemoteFile, find_or_download, DataNotFoundError
@@ -163,6 +162,9 @@ def load_bundled(looked=()):
 
     looked: the places searched for the full set, listed in the notice.
     """
+    # Imported here, not at the top, so that `python -m minicnn.data.bundled` runs the module
+    # fresh instead of one the package already imported.
+    from minicnn.data import bundled
     paths = bundled.paths()
     for path in paths.values():
         bundled.verify(path)
