@@ -52,21 +52,26 @@ LENET5 = Recipe(epochs=8, batch_size=64, optimizer="adam", lr=2e-3, schedule="co
 # few epochs, random crops and flips (AlexNet section 4.1; VGG section 3.1).
 _PAPER_SGD = dict(optimizer="sgd", momentum=0.9, weight_decay=5e-4, schedule="step",
                   augment=True)
-# Small images on a CPU: SGD with Nesterov momentum and a cosine schedule, short runs.
+# Small images on a CPU, networks with BatchNorm: SGD with Nesterov momentum, cosine schedule.
 _CPU_SGD = dict(optimizer="sgd", momentum=0.9, nesterov=True, weight_decay=5e-4,
                 schedule="cosine", augment=True)
+# Networks without BatchNorm, in short CPU runs: Adam lr 1e-3 starts them reliably. Measured
+# on 8,000 training images, 3 epochs (test accuracy, Adam vs SGD+Nesterov of _CPU_SGD):
+# NiN 0.65 vs 0.10 (SGD lr 0.05 stalled at chance), VGG-11 0.74 vs 0.66, AlexNet 0.77 vs 0.69;
+# SqueezeNet 0.72 and GoogLeNet 0.73 with Adam.
+_CPU_ADAM = dict(optimizer="adam", lr=1e-3, weight_decay=5e-4, schedule="cosine", augment=True)
 
 _RECIPES = {
     "lenet5": {"cpu": LENET5, "paper": LENET5},
     "alexnet": {
         "paper": Recipe(epochs=30, batch_size=128, lr=0.01, step_size=10, **_PAPER_SGD),
-        "cpu": Recipe(epochs=10, batch_size=128, lr=0.02,
-                      build=dict(small_input=True, width=0.25), **_CPU_SGD),
+        "cpu": Recipe(epochs=10, batch_size=128, build=dict(small_input=True, width=0.25),
+                      **_CPU_ADAM),
     },
     "nin": {
         "paper": Recipe(epochs=30, batch_size=128, lr=0.05, step_size=10, **_PAPER_SGD),
-        "cpu": Recipe(epochs=10, batch_size=128, lr=0.05,
-                      build=dict(small_input=True, width=0.25), **_CPU_SGD),
+        "cpu": Recipe(epochs=10, batch_size=128, build=dict(small_input=True, width=0.25),
+                      **_CPU_ADAM),
     },
     "vgg16_bn": {
         # A CIFAR-style network: 32 px inputs even in the paper profile.
@@ -82,8 +87,7 @@ _RECIPES.update({
         "paper": Recipe(epochs=30, batch_size=128, lr=0.01, optimizer="sgd", momentum=0.9,
                         weight_decay=2e-4, schedule="step", step_size=8, gamma=0.96,
                         augment=True),
-        "cpu": Recipe(epochs=10, batch_size=128, lr=0.02, build=dict(image_size=32),
-                      **_CPU_SGD),
+        "cpu": Recipe(epochs=10, batch_size=128, build=dict(image_size=32), **_CPU_ADAM),
     },
     # Already the CIFAR-sized member (32 px, BatchNorm): the same in both profiles.
     "googlenet_small": {
@@ -95,8 +99,7 @@ _RECIPES.update({
     "squeezenet": {
         "paper": Recipe(epochs=30, batch_size=128, lr=0.04, optimizer="sgd", momentum=0.9,
                         weight_decay=2e-4, schedule="cosine", augment=True),
-        "cpu": Recipe(epochs=10, batch_size=128, lr=0.02, build=dict(small_input=True),
-                      **_CPU_SGD),
+        "cpu": Recipe(epochs=10, batch_size=128, build=dict(small_input=True), **_CPU_ADAM),
     },
 })
 for _resnet in ("resnet18", "resnet34"):
@@ -113,8 +116,8 @@ for _vgg in ("vgg11", "vgg13", "vgg16", "vgg19", "vgg16_bigconv"):
     # from it; from scratch we rely on Kaiming initialisation and a smaller lr.
     _RECIPES[_vgg] = {
         "paper": Recipe(epochs=30, batch_size=128, lr=0.01, step_size=10, **_PAPER_SGD),
-        "cpu": Recipe(epochs=10, batch_size=128, lr=0.02,
-                      build=dict(channel_ratio=8, fc_width=512, image_size=32), **_CPU_SGD),
+        "cpu": Recipe(epochs=10, batch_size=128,
+                      build=dict(channel_ratio=8, fc_width=512, image_size=32), **_CPU_ADAM),
     }
 
 
