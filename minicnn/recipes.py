@@ -89,10 +89,11 @@ _RECIPES.update({
                         augment=True),
         "cpu": Recipe(epochs=10, batch_size=128, build=dict(image_size=32), **_CPU_ADAM),
     },
-    # Already the CIFAR-sized member (32 px, BatchNorm): the same in both profiles.
+    # Already the CIFAR-sized member (32 px, BatchNorm). It keeps 32x32 maps through the first
+    # Inception stage, so even at a quarter of the width a CPU manages about 50 images/s.
     "googlenet_small": {
         "paper": Recipe(epochs=30, batch_size=128, lr=0.05, **_CPU_SGD),
-        "cpu": Recipe(epochs=10, batch_size=128, lr=0.05, **_CPU_SGD),
+        "cpu": Recipe(epochs=10, batch_size=128, lr=0.05, build=dict(width=0.25), **_CPU_SGD),
     },
     # SqueezeNet v1.1's released solver: SGD, momentum 0.9, lr 0.04 with polynomial decay
     # (cosine here), weight decay 2e-4.
