@@ -85,7 +85,27 @@ def add_inception_modules(model, names, in_channels, width=1.0, batch_norm=False
     return in_channels
 
 
-class GoogLeNet(nn.Module):
+class _InceptionNetwork(nn.Module):
+    """The forward pass GoogLeNet and googlenet_small share: stem, nine Inception blocks in
+    three stages separated by max pooling, global average pooling, dropout, classifier."""
+
+    def forward(self, x):
+        """x: (N, C, H, W) -> logits (N, num_classes); sides for 224 (GoogLeNet) / 32 (small)."""
+        x = self.stem(x)                                        # 224 -> 28 / 32 -> 32
+        x = self.inception3b(self.inception3a(x))
+        x = self.pool3(x)                                       # 28 -> 14 / 32 -> 16
+        x = self.inception4a(x)
+        x = self.inception4b(x)
+        x = self.inception4c(x)
+        x = self.inception4d(x)
+        x = self.inception4e(x)
+        x = self.pool4(x)                                       # 14 -> 7 / 16 -> 8
+        x = self.inception5b(self.inception5a(x))
+        x = self.dropout(self.global_pool(x))
+        return self.fc(x)
+
+
+class GoogLeNet(_InceptionNetwork):
     """GoogLeNet (Table 1, without auxiliary classifiers) -> (N, num_classes).
 
     Options:
@@ -123,20 +143,6 @@ class GoogLeNet(nn.Module):
         self.fc = nn.Linear(channels, num_classes)
         init_weights(self, init)
 
-    def forward(self, x):
-        """x: (N, C, H, W) -> logits (N, num_classes)."""
-        x = self.stem(x)                                        # 224 -> 28
-        x = self.inception3b(self.inception3a(x))
-        x = self.pool3(x)                                       # 28 -> 14
-        x = self.inception4a(x)
-        x = self.inception4b(x)
-        x = self.inception4c(x)
-        x = self.inception4d(x)
-        x = self.inception4e(x)
-        x = self.pool4(x)                                       # 14 -> 7
-        x = self.inception5b(self.inception5a(x))
-        x = self.dropout(self.global_pool(x))
-        return self.fc(x)
 
 
 def _feature_size(image_size):
@@ -147,7 +153,7 @@ def _feature_size(image_size):
     return size
 
 
-class GoogLeNetSmall(nn.Module):
+class GoogLeNetSmall(_InceptionNetwork):
     """GoogLeNet for 32x32 images: halved channels, BatchNorm, 3x3 stem -> (N, num_classes).
 
     Options:
@@ -178,20 +184,6 @@ class GoogLeNetSmall(nn.Module):
         self.fc = nn.Linear(channels, num_classes)
         init_weights(self, init)
 
-    def forward(self, x):
-        """x: (N, C, H, W) -> logits (N, num_classes)."""
-        x = self.stem(x)                                        # 32 -> 32
-        x = self.inception3b(self.inception3a(x))
-        x = self.pool3(x)                                       # 32 -> 16
-        x = self.inception4a(x)
-        x = self.inception4b(x)
-        x = self.inception4c(x)
-        x = self.inception4d(x)
-        x = self.inception4e(x)
-        x = self.pool4(x)                                       # 16 -> 8
-        x = self.inception5b(self.inception5a(x))
-        x = self.dropout(self.global_pool(x))
-        return self.fc(x)
 
 
 def _small_feature_size(image_size):
