@@ -79,7 +79,8 @@ def main():
         rates["pytorch"].append(args.batch_size / time_torch(x, y, args.steps))
     medians = {name: statistics.median(r) for name, r in rates.items()}
     for name, median in medians.items():
-        print(f"{name:8s} median {median:8.0f} img/s  (runs: {', '.join(f'{r:.0f}' for r in rates[name])})")
+        runs = ", ".join(f"{rate:.0f}" for rate in rates[name])
+        print(f"{name:8s} median {median:8.0f} img/s  (runs: {runs})")
     print(f"minicnn / pytorch = {medians['minicnn'] / medians['pytorch']:.2f}")
 
 

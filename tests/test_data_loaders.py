@@ -104,7 +104,7 @@ def test_corrupted_file_in_data_dir_names_it(tmp_path):
 
 def test_truncated_idx_with_matching_checksum_gives_clear_error(tmp_path):
     """Even when a checksum is overridden to match, the reader catches the damage itself."""
-    files = write_idx_dataset(tmp_path / "d", tiny_idx_arrays())
+    write_idx_dataset(tmp_path / "d", tiny_idx_arrays())
     victim = tmp_path / "d" / IDX_NAMES["train_images"]
     victim.write_bytes(victim.read_bytes()[:200])
     with pytest.raises(IDXError, match="truncated or corrupted"):
