@@ -20,12 +20,14 @@ float32 run of e.g. resnet18 at 224 px may report FAIL for the layers before suc
 (measured: ~3e-3 norm-wise, 4e-2 max relative) without any bug. Needs `pip install 'minicnn[tf]'`.
 """
 import argparse
-import ast
 import collections
 import sys
 import time
 
 import numpy as np
+
+from minicnn import models
+from minicnn.summary import parse_input_size
 
 # dtype -> (forward, gradient) relative tolerance, as in the per-op tests. float64 is the proof:
 # the two frameworks agree to ~1e-13. In float32 a deep network's backward pass loses digits to
@@ -192,7 +194,6 @@ def build_pair(name, input_size, dtype, num_classes=10, seed=0, options=None):
     import keras
 
     import minicnn
-    from minicnn import models
     from minicnn.interop.tensorflow import keras_twin
 
     options = dict(options or {})
@@ -214,7 +215,7 @@ def _parse_args(argv):
         prog="python -m minicnn.crosscheck",
         description="Compare a zoo model with its TensorFlow/Keras twin, layer by layer.")
     parser.add_argument("model", help="a name from minicnn.models.names(), e.g. lenet5")
-    parser.add_argument("--input", type=_chw, default=None, metavar="C,H,W",
+    parser.add_argument("--input", type=parse_input_size, default=None, metavar="C,H,W",
                         help="input size (default: the model's default_input_size)")
     parser.add_argument("--num-classes", type=int, default=10)
     parser.add_argument("--batch", type=int, default=2, help="images in the batch (default 2)")
@@ -229,25 +230,12 @@ def _parse_args(argv):
     return parser.parse_args(argv)
 
 
-def _chw(text):
-    try:
-        C, H, W = (int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--input must be C,H,W (e.g. 1,28,28), got {text!r}")
-    return C, H, W
-
-
 def _options(pairs):
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            sys.exit(f"crosscheck: --option must be KEY=VALUE, got {pair!r}")
-        try:
-            options[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            options[key] = value  # a plain string such as a config name
-    return options
+    """["width=0.25", ...] -> {"width": 0.25, ...}; a malformed pair ends the command."""
+    try:
+        return dict(models.split_option(pair) for pair in pairs)
+    except ValueError as error:
+        sys.exit(f"crosscheck: --option {error}")
 
 
 def main(argv=None):
@@ -256,7 +244,6 @@ def main(argv=None):
         import minicnn.interop.tensorflow  # noqa: F401  (fails early with the install hint)
     except ImportError as error:
         sys.exit(f"crosscheck: {error}")
-    from minicnn import models
     if args.model not in models.names():
         sys.exit(f"crosscheck: unknown model {args.model!r}; choose one of: "
                  f"{', '.join(models.names())}")

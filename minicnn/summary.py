@@ -10,7 +10,6 @@ only: pooling, normalisation and activations cost little beside them and count a
 """
 
 import argparse
-import ast
 import sys
 from dataclasses import dataclass
 
@@ -161,14 +160,11 @@ def parse_input_size(text):
 
 
 def parse_option(text):
-    """'key=value' -> (key, value), value read as a Python literal (True, 0.25, 32) or a str."""
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"--option must be KEY=VALUE, got {text!r}")
+    """argparse type for -o/--option: 'key=value' -> (key, value); see models.split_option."""
     try:
-        return key, ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return key, value
+        return models.split_option(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"--option {error}") from None
 
 
 def build_for_input(name, input_size=None, num_classes=10, options=None):

@@ -10,7 +10,6 @@ augmentation of each batch are drawn from (seed, epoch, batch) and the checkpoin
 dropout generator's state.
 """
 import argparse
-import ast
 import math
 import os
 import shlex
@@ -70,16 +69,10 @@ def parse_args(argv=None):
 
 def parse_model_options(pairs):
     """["width=0.5", "classic=True"] -> {"width": 0.5, "classic": True}."""
-    options = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--model-option {pair!r}: expected KEY=VALUE, e.g. width=0.5")
-        try:
-            options[key.strip()] = ast.literal_eval(text.strip())
-        except (ValueError, SyntaxError):
-            options[key.strip()] = text.strip()  # a bare word such as a config name
-    return options
+    try:
+        return dict(models.split_option(pair) for pair in pairs)
+    except ValueError as error:
+        raise ValueError(f"--model-option {error}") from None
 
 
 def make_config(args):

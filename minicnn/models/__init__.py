@@ -12,6 +12,7 @@ Every model takes (N, C, H, W) images, returns (N, num_classes) logits, and carr
 the images to unless told otherwise.
 """
 
+import ast
 import inspect
 
 from .alexnet import AlexNet
@@ -52,6 +53,19 @@ def options(name):
     parameters = inspect.signature(model_class.__init__).parameters
     skip = {"self", "num_classes", "in_channels", *fixed}
     return {key: p.default for key, p in parameters.items() if key not in skip}
+
+
+def split_option(text):
+    """'key=value' -> (key, value), the value read as a Python literal (True, 0.25, 32) or kept
+    as a string (a config name). Used by the commands' --option / --model-option flags."""
+    key, sep, value = text.partition("=")
+    key, value = key.strip(), value.strip()
+    if not sep or not key:
+        raise ValueError(f"must be KEY=VALUE (e.g. width=0.5), got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
 
 
 def build(name, num_classes=10, in_channels=1, **options_):
