@@ -166,6 +166,20 @@ def test_vgg_rejects_an_input_too_small_for_five_poolings():
         models.build("vgg16", channel_ratio=16, fc_width=64, image_size=28)
 
 
+def test_vgg16_bn_dropout_scale_multiplies_every_dropout_probability():
+    def probabilities(model):
+        return [m.p for m in model.modules() if isinstance(m, minicnn.nn.Dropout)]
+    paper = probabilities(models.build("vgg16_bn", channel_ratio=16))
+    assert sorted(set(paper)) == [0.3, 0.4, 0.5] and len(paper) == 10
+    half = probabilities(models.build("vgg16_bn", channel_ratio=16, dropout_scale=0.5))
+    assert half == pytest.approx([p * 0.5 for p in paper])
+    # scale 0: no Dropout inside the blocks; the head's two stay, as identities (p = 0)
+    assert probabilities(models.build("vgg16_bn", channel_ratio=16, dropout_scale=0.0)) == [
+        0.0, 0.0]
+    with pytest.raises(ValueError, match="dropout_scale"):
+        models.build("vgg16_bn", channel_ratio=16, dropout_scale=2.0)
+
+
 def test_resnet_block_adds_its_input_back():
     from minicnn.models.resnet import BasicBlock
     block = BasicBlock(4, 4).eval()

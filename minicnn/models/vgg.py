@@ -110,16 +110,17 @@ BN_ARCH = (
 )
 
 
-def vgg_bn_block(convs, in_channels, channel_ratio):
-    """(3x3 convolution, BatchNorm, ReLU[, Dropout]) per entry of convs, then 2x2 max pooling."""
+def vgg_bn_block(convs, in_channels, channel_ratio, dropout_scale=1.0):
+    """(3x3 convolution, BatchNorm, ReLU[, Dropout]) per entry of convs, then 2x2 max pooling.
+    Each dropout probability of convs is multiplied by dropout_scale (0: no Dropout layer)."""
     layers = []
     for out_channels, drop in convs:
         out_channels = scaled(out_channels, 1 / channel_ratio)
         layers.append(nn.Conv2d(in_channels, out_channels, 3, padding=1))
         layers.append(nn.BatchNorm2d(out_channels))
         layers.append(nn.ReLU())
-        if drop is not None:
-            layers.append(nn.Dropout(drop))
+        if drop is not None and dropout_scale > 0:
+            layers.append(nn.Dropout(drop * dropout_scale))
         in_channels = out_channels
     layers.append(nn.MaxPool2d(2, stride=2))
     return nn.Sequential(*layers), in_channels
@@ -133,28 +134,38 @@ class VGG16BN(nn.Module):
     Options:
         channel_ratio: divides every channel count, the head's 512 units included (1 = paper).
         image_size: input side in pixels (default 32; at least 32 for the five poolings).
+        dropout_scale: multiplies every dropout probability (1 = paper: 0.3-0.4 inside the
+            blocks, 0.5 in the head; 0 = no dropout). Dropout in front of BatchNorm makes the
+            statistics BatchNorm learns in training (dropout on) differ from what it sees in
+            evaluation (dropout off), more so the fewer the channels; in short runs of a thin
+            network that gap can leave the evaluated model at chance (see README).
         init: "he" (default: He et al. 2015, variance 2 / fan_in, zero biases) or "default"
             (the layers' own PyTorch-style initialisation); see _common.init_weights.
     """
 
-    def __init__(self, num_classes=10, in_channels=1, channel_ratio=1, image_size=32, init="he"):
+    def __init__(self, num_classes=10, in_channels=1, channel_ratio=1, image_size=32,
+                 dropout_scale=1.0, init="he"):
         super().__init__()
         if not channel_ratio > 0:
             raise ValueError(f"vgg16_bn: channel_ratio must be positive, got {channel_ratio!r}")
+        if not 0 <= dropout_scale < 2:
+            raise ValueError(f"vgg16_bn: dropout_scale must be in [0, 2) so that every "
+                             f"probability (at most 0.5 x scale) stays below 1, "
+                             f"got {dropout_scale!r}")
         feature_size = check_image_size("vgg16_bn", image_size, lambda size: size // 32)
         self.default_input_size = (in_channels, image_size, image_size)
 
         channels = in_channels
         for index, convs in enumerate(BN_ARCH):
-            block, channels = vgg_bn_block(convs, channels, channel_ratio)
+            block, channels = vgg_bn_block(convs, channels, channel_ratio, dropout_scale)
             setattr(self, f"block{index + 1}", block)
         units = scaled(512, 1 / channel_ratio)
         self.flatten = nn.Flatten()
-        self.drop6 = nn.Dropout(0.5)
+        self.drop6 = nn.Dropout(0.5 * dropout_scale)
         self.fc6 = nn.Linear(channels * feature_size * feature_size, units)
         self.bn6 = nn.BatchNorm1d(units)
         self.relu6 = nn.ReLU()
-        self.drop7 = nn.Dropout(0.5)
+        self.drop7 = nn.Dropout(0.5 * dropout_scale)
         self.fc7 = nn.Linear(units, num_classes)
         init_weights(self, init)
 
