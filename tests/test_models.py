@@ -173,9 +173,11 @@ def test_vgg16_bn_dropout_scale_multiplies_every_dropout_probability():
     assert sorted(set(paper)) == [0.3, 0.4, 0.5] and len(paper) == 10
     half = probabilities(models.build("vgg16_bn", channel_ratio=16, dropout_scale=0.5))
     assert half == pytest.approx([p * 0.5 for p in paper])
-    # scale 0: no Dropout inside the blocks; the head's two stay, as identities (p = 0)
-    assert probabilities(models.build("vgg16_bn", channel_ratio=16, dropout_scale=0.0)) == [
-        0.0, 0.0]
+    # scale 0: every Dropout stays, as the identity (p = 0), so parameter names are unchanged
+    off = models.build("vgg16_bn", channel_ratio=16, dropout_scale=0.0)
+    assert probabilities(off) == [0.0] * len(paper)
+    on = models.build("vgg16_bn", channel_ratio=16)
+    assert list(off.state_dict()) == list(on.state_dict())
     with pytest.raises(ValueError, match="dropout_scale"):
         models.build("vgg16_bn", channel_ratio=16, dropout_scale=2.0)
 

@@ -112,14 +112,15 @@ BN_ARCH = (
 
 def vgg_bn_block(convs, in_channels, channel_ratio, dropout_scale=1.0):
     """(3x3 convolution, BatchNorm, ReLU[, Dropout]) per entry of convs, then 2x2 max pooling.
-    Each dropout probability of convs is multiplied by dropout_scale (0: no Dropout layer)."""
+    Each dropout probability of convs is multiplied by dropout_scale. A Dropout layer of
+    probability 0 stays (as the identity), so the parameter names do not depend on the scale."""
     layers = []
     for out_channels, drop in convs:
         out_channels = scaled(out_channels, 1 / channel_ratio)
         layers.append(nn.Conv2d(in_channels, out_channels, 3, padding=1))
         layers.append(nn.BatchNorm2d(out_channels))
         layers.append(nn.ReLU())
-        if drop is not None and dropout_scale > 0:
+        if drop is not None:
             layers.append(nn.Dropout(drop * dropout_scale))
         in_channels = out_channels
     layers.append(nn.MaxPool2d(2, stride=2))
