@@ -6,6 +6,7 @@ import numpy as np
 from minicnn import backend
 from minicnn.core import Tensor
 from minicnn.errors import ShapeError
+from minicnn.hooks import add_hook
 
 
 class Parameter(Tensor):
@@ -28,6 +29,8 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
 
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
@@ -53,7 +56,30 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must implement forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        if not (self._forward_pre_hooks or self._forward_hooks):
+            return self.forward(*args, **kwargs)  # the usual path: no hooks, no cost
+        for hook in list(self._forward_pre_hooks.values()):
+            replaced = hook(self, args)
+            if replaced is not None:  # a pre-hook may replace the inputs
+                args = replaced if isinstance(replaced, tuple) else (replaced,)
+        output = self.forward(*args, **kwargs)
+        for hook in list(self._forward_hooks.values()):
+            replaced = hook(self, args, output)
+            if replaced is not None:  # a forward hook may replace the output
+                output = replaced
+        return output
+
+    # ----- hooks (PyTorch's names and meaning) ----------------------------------------------
+    def register_forward_pre_hook(self, hook):
+        """Call `hook(module, inputs)` before each forward; `inputs` is the tuple of positional
+        arguments. A hook that returns a value (a tuple, or one input) replaces the inputs.
+        Returns a handle whose `.remove()` unregisters the hook."""
+        return add_hook(self._forward_pre_hooks, hook)
+
+    def register_forward_hook(self, hook):
+        """Call `hook(module, inputs, output)` after each forward; a hook that returns a value
+        replaces the output. Returns a handle whose `.remove()` unregisters the hook."""
+        return add_hook(self._forward_hooks, hook)
 
     # ----- walking the tree -----------------------------------------------------------------
     def named_children(self):
