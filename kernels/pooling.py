@@ -9,13 +9,22 @@ from minicnn.kernels.windows import fold, pad_input, window_view
 
 
 def max_pool_forward(x, KH, KW, SH, SW, pads):
-    """(N, C, H, W) -> y (N, C, OH, OW), argmax (N, C, OH, OW) in [0, KH*KW)."""
+    """(N, C, H, W) -> y (N, C, OH, OW), argmax (N, C, OH, OW) in [0, KH*KW).
+
+    As in torch: a NaN in a window wins (argmax takes the first one); a window whose real inputs
+    are all -inf routes its gradient to its first real input, never into the padding.
+    """
     xp = backend.get_array_module(x)
     windows = window_view(pad_input(x, pads, -xp.inf), KH, KW, SH, SW)
     N, C, OH, OW = windows.shape[:4]
     flat = windows.reshape(N, C, OH, OW, KH * KW)           # one copy of every window
     argmax = flat.argmax(axis=-1)
     y = xp.take_along_axis(flat, argmax[..., None], axis=-1)[..., 0]
+    PT, PL = pads[0], pads[2]
+    first_row = xp.maximum(PT - xp.arange(OH) * SH, 0)      # first real row of each window
+    first_col = xp.maximum(PL - xp.arange(OW) * SW, 0)
+    first_real = first_row[:, None] * KW + first_col[None, :]  # (OH, OW)
+    argmax = xp.where(y == -xp.inf, first_real, argmax)      # a tie with padded -inf
     return y, argmax
 
 

@@ -13,15 +13,21 @@ def _max_pool_forward(x, KH, KW, SH, SW, PT, PL, y, argmax):
             for oh in range(OH):
                 for ow in range(OW):
                     best = -np.inf
-                    best_k = 0
+                    # the window's first real input, not padding: where an all -inf window's
+                    # gradient goes (torch's rule)
+                    best_k = max(0, PT - oh * SH) * KW + max(0, PL - ow * SW)
                     for i in range(KH):
                         h = oh * SH - PT + i
                         if h < 0 or h >= H:
                             continue
                         for j in range(KW):
                             w = ow * SW - PL + j
-                            if 0 <= w < W and x[n, c, h, w] > best:
-                                best = x[n, c, h, w]
+                            if w < 0 or w >= W:
+                                continue
+                            value = x[n, c, h, w]
+                            # the first NaN wins and stays (NaN > best is always False)
+                            if value > best or (value != value and best == best):
+                                best = value
                                 best_k = i * KW + j
                     y[n, c, oh, ow] = best
                     argmax[n, c, oh, ow] = best_k

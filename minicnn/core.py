@@ -34,7 +34,10 @@ def is_grad_enabled():
 
 
 def as_array(data, dtype=None):
-    """A backend array of `data`: lists and Python numbers become float32 unless `dtype` says."""
+    """A backend array of `data`: lists and Python numbers become float32 unless `dtype` says.
+
+    NumPy/CuPy arrays and NumPy scalars keep their dtype (integer label arrays stay integers).
+    """
     if isinstance(data, Tensor):
         data = data.data
     xp = backend.get_array_module(data)
@@ -45,9 +48,9 @@ def as_array(data, dtype=None):
     array = np.asarray(data)
     if dtype is not None:
         return array.astype(dtype, copy=False)
-    if array.dtype.kind == "f" or array.dtype.kind in "iub" and array.ndim == 0:
-        return array.astype(DEFAULT_DTYPE)  # Python floats/ints as values: float32
-    return array  # integer arrays (labels) keep their dtype
+    if array.dtype.kind in "fiub":
+        return array.astype(DEFAULT_DTYPE)  # Python lists and numbers: float32 (docs/api.md)
+    return array
 
 
 class Tensor:
@@ -97,7 +100,7 @@ class Tensor:
         body = str(backend.asnumpy(self.data)).replace("\n", "\n       ")
         extra = ", requires_grad=True" if self.requires_grad else ""
         if self.grad_fn is not None:
-            extra = f", grad_fn={type(self.grad_fn).__name__}"
+            extra = f", grad_fn={self.grad_fn.name}"
         return f"Tensor({body}, dtype={self.dtype}{extra})"
 
     def numpy(self):
@@ -126,12 +129,15 @@ class Tensor:
         self.grad = None
 
     # ----- backward -------------------------------------------------------------------------
-    def backward(self, grad=None):
+    def backward(self, grad=None, retain_graph=False):
         """Compute gradients of this tensor w.r.t. every tensor that led to it.
 
         Args:
             grad: the upstream gradient, shaped like this tensor; may be omitted for a scalar
                 (it is then 1).
+            retain_graph: keep what each op saved for its backward, so that a second
+                `backward()` through the same graph works (PyTorch's rule). By default each op
+                frees it, and a second pass raises a RuntimeError saying so.
         """
         if not self.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad (it was computed "
@@ -152,7 +158,7 @@ class Tensor:
             if tensor.grad_fn is None or tensor._retain_grad:
                 tensor.grad = gy if tensor.grad is None else tensor.grad + gy
             if tensor.grad_fn is not None:
-                _propagate(tensor.grad_fn, gy, grads)
+                _propagate(tensor.grad_fn, gy, grads, retain_graph)
 
     # ----- operators (the ops live in minicnn.ops; imported lazily to avoid a cycle) -------
     def __add__(self, other):
@@ -242,9 +248,19 @@ def _reverse_topological_order(root):
     return reversed(order)
 
 
-def _propagate(function, gy, grads):
-    """Run `function.backward(gy)` and add each input's gradient into `grads`."""
+def _propagate(function, gy, grads, retain_graph=False):
+    """Run `function.backward(gy)` and add each input's gradient into `grads`.
+
+    Unless `retain_graph`, the function then frees the arrays its forward saved (PyTorch's rule:
+    memory goes as soon as it is no longer needed, and a second pass is an error, not garbage).
+    """
+    if function.freed:
+        raise RuntimeError(f"{function.name}: the graph was freed by an earlier backward(); pass "
+                           f"retain_graph=True to the first backward() to go through it twice")
+    function.retain_graph = retain_graph  # lets a backward drop big buffers early (conv's col)
     gxs = function.backward(gy)
+    if not retain_graph:
+        function.free_saved_arrays()
     if not isinstance(gxs, tuple):
         gxs = (gxs,)
     for tensor, gx in zip(function.inputs, gxs):
@@ -266,13 +282,21 @@ class Function:
     input, set before `forward`) lets an op skip gradients nobody asked for.
     """
 
-    name = None  # set by subclasses for error messages, e.g. "conv2d"
+    name = "function"  # the op's name: "conv2d", "max_pool2d", ... (grad_fn=..., errors)
+    freed = False      # set by backward() once the saved arrays are gone
+    retain_graph = False  # set by backward(): True while the saved arrays must survive it
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:  # a Function written without a name: its class, lower
+            cls.name = cls.__name__.lower()
 
     def __call__(self, *inputs):
         tensors = [x if isinstance(x, Tensor) else None for x in inputs]
         reference = next((t for t in tensors if t is not None), None)
         arrays = [_input_array(x, reference) for x in inputs]
         self._check_devices(arrays)
+        arrays = self._promote_integers(arrays)
         self._check_dtypes(arrays)
         # which inputs want a gradient: backward may skip the others (conv on raw images)
         self.needs_input_grad = tuple(
@@ -295,21 +319,42 @@ class Function:
 
     @property
     def op_name(self):
-        return self.name or type(self).__name__.lower()
+        """The same as `name` (kept for code written before every op had one)."""
+        return self.name
+
+    def free_saved_arrays(self):
+        """Drop every array that forward saved on `self` (the graph's links stay)."""
+        for key, value in list(vars(self).items()):
+            if hasattr(value, "shape") and hasattr(value, "dtype") and key != "inputs":
+                delattr(self, key)
+        self.freed = True
 
     def _check_devices(self, arrays):
         devices = {backend.device_of(a) for a in arrays if a is not None}
         if len(devices) > 1:
             shapes = [getattr(a, "shape", None) for a in arrays]
-            raise DeviceError(f"{self.op_name}: inputs are on different devices "
+            raise DeviceError(f"{self.name}: inputs are on different devices "
                               f"({', '.join(sorted(devices))}; shapes {shapes}); "
                               f"move them with tensor.to('cpu') or tensor.to('gpu')")
 
+    def _promote_integers(self, arrays):
+        """Ops compute in floating point: integer and bool inputs take the float dtype of the
+        other inputs, or float32 (e.g. integer logits in softmax_cross_entropy)."""
+        floats = [a.dtype for a in arrays if a is not None and a.dtype.kind == "f"]
+        target = floats[0] if floats else DEFAULT_DTYPE
+        return [a.astype(target) if a is not None and a.dtype.kind in "iub" else a
+                for a in arrays]
+
     def _check_dtypes(self, arrays):
+        for a in arrays:
+            if a is not None and a.dtype not in (np.float32, np.float64):
+                raise DTypeError(f"{self.name}: dtype {a.dtype} is not supported (shape "
+                                 f"{a.shape}); use float32 or float64, e.g. "
+                                 f"Tensor(x.astype('float32'))")
         floats = {a.dtype for a in arrays if a is not None and a.dtype.kind == "f"}
         if len(floats) > 1:
             shapes = [getattr(a, "shape", None) for a in arrays]
-            raise DTypeError(f"{self.op_name}: mixed float dtypes {sorted(map(str, floats))} "
+            raise DTypeError(f"{self.name}: mixed float dtypes {sorted(map(str, floats))} "
                              f"(shapes {shapes}); convert with Tensor(x.data.astype(...)) so all "
                              f"inputs share one dtype")
 

@@ -2,7 +2,7 @@
 import minicnn.functional as F
 from minicnn.nn import init
 from minicnn.nn.module import Module, Parameter
-from minicnn.ops.utils import pair
+from minicnn.ops.utils import as_int, compact_padding, pair, padding4
 
 
 class Conv2d(Module):
@@ -11,12 +11,17 @@ class Conv2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, groups=1,
                  bias=True):
         super().__init__()
+        in_channels = as_int(in_channels, "Conv2d", "in_channels", minimum=1)
+        out_channels = as_int(out_channels, "Conv2d", "out_channels", minimum=1)
+        groups = as_int(groups, "Conv2d", "groups", minimum=1)
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"Conv2d: groups={groups} must divide in_channels={in_channels} "
                              f"and out_channels={out_channels}")
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride = pair(kernel_size, "Conv2d", "kernel_size"), stride
-        self.padding, self.groups = padding, groups
+        self.kernel_size = pair(kernel_size, "Conv2d", "kernel_size")
+        self.stride = pair(stride, "Conv2d", "stride")
+        self.padding = compact_padding(padding4(padding, "Conv2d"))
+        self.groups = groups
         KH, KW = self.kernel_size
         fan_in = in_channels // groups * KH * KW
         self.weight = Parameter(init.kaiming_uniform(

@@ -2,11 +2,13 @@
 import minicnn.functional as F
 from minicnn.nn import init
 from minicnn.nn.module import Module, Parameter
+from minicnn.ops.utils import as_int
 
 
 class _BatchNorm(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1):
         super().__init__()
+        num_features = as_int(num_features, type(self).__name__, "num_features", minimum=1)
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.weight = Parameter(init.constant((num_features,), 1.0))   # gamma
         self.bias = Parameter(init.constant((num_features,), 0.0))     # beta
@@ -34,6 +36,7 @@ class LocalResponseNorm(Module):
 
     def __init__(self, size, alpha=1e-4, beta=0.75, k=2.0):
         super().__init__()
+        size = as_int(size, "LocalResponseNorm", "size", minimum=1)
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
 
     def forward(self, x):

@@ -1,12 +1,21 @@
 """Pooling layers (no parameters): each forward is one call into `minicnn.functional`."""
 import minicnn.functional as F
 from minicnn.nn.module import Module
+from minicnn.ops.utils import compact_padding, pair, padding4
+
+
+def _window_arguments(layer, kernel_size, stride, padding):
+    """Normalised (kernel_size, stride, padding) of a pooling layer; stride defaults to the kernel."""
+    kernel_size = pair(kernel_size, layer, "kernel_size")
+    stride = kernel_size if stride is None else pair(stride, layer, "stride")
+    return kernel_size, stride, compact_padding(padding4(padding, layer))
 
 
 class MaxPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.kernel_size, self.stride, self.padding = _window_arguments(
+            "MaxPool2d", kernel_size, stride, padding)
 
     def forward(self, x):
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
@@ -18,7 +27,8 @@ class MaxPool2d(Module):
 class AvgPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, count_include_pad=True):
         super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.kernel_size, self.stride, self.padding = _window_arguments(
+            "AvgPool2d", kernel_size, stride, padding)
         self.count_include_pad = count_include_pad
 
     def forward(self, x):

@@ -4,29 +4,43 @@ from minicnn.core import Function
 
 
 class ReLU(Function):
-    """max(x, 0); the gradient passes where x > 0."""
+    """max(x, 0); the gradient passes where x > 0. NaN stays NaN (a diverging model shows it)."""
     name = "relu"
 
     def forward(self, x):
         xp = backend.get_array_module(x)
-        self.mask = x > 0
-        return xp.where(self.mask, x, 0).astype(x.dtype, copy=False)
+        self.blocked = x <= 0  # NaN is not <= 0: its gradient passes, as in torch
+        return xp.maximum(x, 0).astype(x.dtype, copy=False)  # maximum propagates NaN
 
     def backward(self, gy):
-        return gy * self.mask
+        return backend.get_array_module(gy).where(self.blocked, 0, gy).astype(gy.dtype,
+                                                                              copy=False)
+
+
+def relu(x):
+    """max(x, 0), elementwise, any shape."""
+    return ReLU()(x)
 
 
 class Sigmoid(Function):
-    """1 / (1 + exp(-x)), written as 0.5 * tanh(x / 2) + 0.5 so large |x| never overflows."""
+    """1 / (1 + exp(-x)), computed from e = exp(-|x|) so that neither sign overflows or flushes:
+    x >= 0: 1 / (1 + e);  x < 0: e / (1 + e). The gradient y (1 - y) = e / (1 + e)^2 for both
+    signs, so it stays accurate where 1 - y would round to 0."""
     name = "sigmoid"
 
     def forward(self, x):
         xp = backend.get_array_module(x)
-        self.y = xp.tanh(x * 0.5) * 0.5 + 0.5
-        return self.y
+        e = xp.exp(-xp.abs(x))
+        self.e = e
+        return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
     def backward(self, gy):
-        return gy * self.y * (1 - self.y)
+        return gy * (self.e / ((1 + self.e) * (1 + self.e)))
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)), elementwise, any shape."""
+    return Sigmoid()(x)
 
 
 class Tanh(Function):
@@ -38,16 +52,6 @@ class Tanh(Function):
 
     def backward(self, gy):
         return gy * (1 - self.y * self.y)
-
-
-def relu(x):
-    """max(x, 0), elementwise, any shape."""
-    return ReLU()(x)
-
-
-def sigmoid(x):
-    """1 / (1 + exp(-x)), elementwise, any shape."""
-    return Sigmoid()(x)
 
 
 def tanh(x):

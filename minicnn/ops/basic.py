@@ -6,6 +6,7 @@ import numpy as np
 from minicnn import backend
 from minicnn.core import Function, Tensor
 from minicnn.errors import ShapeError
+from minicnn.ops.utils import normalize_axis
 
 
 def sum_to(gx, shape):
@@ -45,6 +46,10 @@ class Add(_Binary):
         return sum_to(gy, self.a_shape), sum_to(gy, self.b_shape)
 
 
+def add(a, b):
+    return Add()(a, b)
+
+
 class Sub(_Binary):
     name = "sub"
 
@@ -53,6 +58,10 @@ class Sub(_Binary):
 
     def backward(self, gy):
         return sum_to(gy, self.a_shape), sum_to(-gy, self.b_shape)
+
+
+def sub(a, b):
+    return Sub()(a, b)
 
 
 class Mul(_Binary):
@@ -64,6 +73,10 @@ class Mul(_Binary):
 
     def backward(self, gy):
         return sum_to(gy * self.b, self.a_shape), sum_to(gy * self.a, self.b_shape)
+
+
+def mul(a, b):
+    return Mul()(a, b)
 
 
 class Div(_Binary):
@@ -79,6 +92,10 @@ class Div(_Binary):
         return sum_to(ga, self.a_shape), sum_to(gb, self.b_shape)
 
 
+def div(a, b):
+    return Div()(a, b)
+
+
 class Neg(Function):
     name = "neg"
 
@@ -87,6 +104,10 @@ class Neg(Function):
 
     def backward(self, gy):
         return -gy
+
+
+def neg(x):
+    return Neg()(x)
 
 
 class Pow(Function):
@@ -105,6 +126,12 @@ class Pow(Function):
         return gy * c * self.x ** (c - 1)
 
 
+def pow(x, exponent):
+    if isinstance(exponent, Tensor):
+        raise TypeError("pow: only a constant (Python number) exponent is supported")
+    return Pow(exponent)(x)
+
+
 class Exp(Function):
     name = "exp"
 
@@ -116,6 +143,10 @@ class Exp(Function):
         return gy * self.y
 
 
+def exp(x):
+    return Exp()(x)
+
+
 class Log(Function):
     name = "log"
 
@@ -125,6 +156,10 @@ class Log(Function):
 
     def backward(self, gy):
         return gy / self.x
+
+
+def log(x):
+    return Log()(x)
 
 
 class MatMul(Function):
@@ -145,6 +180,10 @@ class MatMul(Function):
         return sum_to(ga, self.a.shape), sum_to(gb, self.b.shape)
 
 
+def matmul(a, b):
+    return MatMul()(a, b)
+
+
 class Sum(Function):
     name = "sum"
 
@@ -153,6 +192,8 @@ class Sum(Function):
 
     def forward(self, x):
         self.x_shape = x.shape
+        if self.axis is not None:
+            self.axis = tuple(normalize_axis(a, x.ndim, "sum") for a in self.axis)
         return x.sum(axis=self.axis, keepdims=self.keepdims)
 
     def backward(self, gy):
@@ -163,6 +204,22 @@ class Sum(Function):
             for a in axes:
                 gy = xp.expand_dims(gy, a)
         return xp.broadcast_to(gy, self.x_shape).copy()
+
+
+def sum(x, axis=None, keepdims=False):
+    return Sum(_axis_tuple(axis), keepdims)(x)
+
+
+def mean(x, axis=None, keepdims=False):
+    """Mean over `axis` (all axes when None)."""
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    axis = _axis_tuple(axis)
+    axes = range(x.ndim) if axis is None else axis
+    count = 1
+    for a in axes:
+        count *= x.shape[normalize_axis(a, x.ndim, "mean")]
+    scale = 1.0 / count if count else float("nan")  # the mean of nothing is nan, as in torch
+    return sum(x, axis, keepdims) * scale
 
 
 class Reshape(Function):
@@ -183,6 +240,18 @@ class Reshape(Function):
         return gy.reshape(self.x_shape)
 
 
+def reshape(x, shape):
+    return Reshape(tuple(shape))(x)
+
+
+def flatten(x):
+    """(N, ...) -> (N, prod(...)): the bridge from convolutions to fully connected layers."""
+    features = 1
+    for size in x.shape[1:]:
+        features *= size  # not -1: reshape cannot infer it when the batch is empty (N = 0)
+    return reshape(x, (x.shape[0], features))
+
+
 class Transpose(Function):
     name = "transpose"
 
@@ -190,12 +259,22 @@ class Transpose(Function):
         self.axes = axes
 
     def forward(self, x):
+        if self.axes is not None:
+            axes = tuple(normalize_axis(a, x.ndim, "transpose") for a in self.axes)
+            if sorted(axes) != list(range(x.ndim)):
+                raise ShapeError(f"transpose: axes {self.axes} are not a permutation of the "
+                                 f"{x.ndim} axes of shape {x.shape}")
+            self.axes = axes  # non-negative, so argsort below inverts the permutation
         return x.transpose(self.axes)
 
     def backward(self, gy):
         if self.axes is None:
             return gy.transpose()
         return gy.transpose(np.argsort(self.axes).tolist())  # the inverse permutation
+
+
+def transpose(x, axes=None):
+    return Transpose(None if axes is None else tuple(axes))(x)
 
 
 class GetItem(Function):
@@ -215,6 +294,12 @@ class GetItem(Function):
         return gx
 
 
+def getitem(x, index):
+    if isinstance(index, Tensor):
+        index = index.data
+    return GetItem(index)(x)
+
+
 class Concat(Function):
     """Join tensors along `axis`; the backward splits the gradient back into pieces."""
     name = "concat"
@@ -223,6 +308,7 @@ class Concat(Function):
         self.axis = axis
 
     def forward(self, *xs):
+        self.axis = normalize_axis(self.axis, xs[0].ndim, "concat")
         _check_concat_shapes(xs, self.axis)
         xp = backend.get_array_module(*xs)
         self.sizes = [x.shape[self.axis] for x in xs]
@@ -232,6 +318,13 @@ class Concat(Function):
         xp = backend.get_array_module(gy)
         cuts = list(itertools.accumulate(self.sizes[:-1]))
         return tuple(xp.split(gy, cuts, axis=self.axis))
+
+
+def concat(tensors, axis=1):
+    """Join `tensors` along `axis` (channels by default, as Inception and Fire modules do)."""
+    if len(tensors) == 0:
+        raise ShapeError("concat: needs at least one tensor")
+    return Concat(axis)(*tensors)
 
 
 def _check_concat_shapes(xs, axis):
@@ -246,86 +339,6 @@ def _check_concat_shapes(xs, axis):
         if other != expected:
             raise ShapeError(f"concat: shapes {[t.shape for t in xs]} differ outside "
                              f"axis {axis}")
-
-
-# ----- wrappers ---------------------------------------------------------------------------------
-def add(a, b):
-    return Add()(a, b)
-
-
-def sub(a, b):
-    return Sub()(a, b)
-
-
-def mul(a, b):
-    return Mul()(a, b)
-
-
-def div(a, b):
-    return Div()(a, b)
-
-
-def neg(x):
-    return Neg()(x)
-
-
-def pow(x, exponent):
-    if isinstance(exponent, Tensor):
-        raise TypeError("pow: only a constant (Python number) exponent is supported")
-    return Pow(exponent)(x)
-
-
-def exp(x):
-    return Exp()(x)
-
-
-def log(x):
-    return Log()(x)
-
-
-def matmul(a, b):
-    return MatMul()(a, b)
-
-
-def sum(x, axis=None, keepdims=False):
-    return Sum(_axis_tuple(axis), keepdims)(x)
-
-
-def mean(x, axis=None, keepdims=False):
-    """Mean over `axis` (all axes when None)."""
-    x = x if isinstance(x, Tensor) else Tensor(x)
-    axis = _axis_tuple(axis)
-    axes = range(x.ndim) if axis is None else axis
-    count = 1
-    for a in axes:
-        count *= x.shape[a]
-    return sum(x, axis, keepdims) * (1.0 / count)
-
-
-def reshape(x, shape):
-    return Reshape(tuple(shape))(x)
-
-
-def transpose(x, axes=None):
-    return Transpose(None if axes is None else tuple(axes))(x)
-
-
-def getitem(x, index):
-    if isinstance(index, Tensor):
-        index = index.data
-    return GetItem(index)(x)
-
-
-def concat(tensors, axis=1):
-    """Join `tensors` along `axis` (channels by default, as Inception and Fire modules do)."""
-    if len(tensors) == 0:
-        raise ShapeError("concat: needs at least one tensor")
-    return Concat(axis)(*tensors)
-
-
-def flatten(x):
-    """(N, ...) -> (N, prod(...)): the bridge from convolutions to fully connected layers."""
-    return reshape(x, (x.shape[0], -1))
 
 
 def _axis_tuple(axis):

@@ -3,7 +3,7 @@ from minicnn import backend
 from minicnn.core import Function
 from minicnn.errors import ShapeError
 from minicnn.kernels import col2im, conv_output_size, im2col
-from minicnn.ops.utils import check_nchw, check_window_fits, pair, padding4
+from minicnn.ops.utils import as_int, check_nchw, check_window_fits, pair, padding4
 
 
 class Conv2d(Function):
@@ -17,7 +17,7 @@ class Conv2d(Function):
     def __init__(self, stride, padding, groups):
         self.SH, self.SW = pair(stride, self.name, "stride")
         self.pads = padding4(padding, self.name)
-        self.groups = groups
+        self.groups = as_int(groups, self.name, "groups", minimum=1)
 
     def forward(self, x, W, b=None):
         self._check(x, W, b)
@@ -45,7 +45,8 @@ class Conv2d(Function):
         gy2 = gy.transpose(0, 2, 3, 1).reshape(-1, OC)          # (N*OH*OW, OC)
         W2 = self.W.reshape(OC, -1)                             # (OC, Cg*KH*KW)
         gW = self._weight_grad(gy2, W2)
-        del self.col  # free the largest buffer before gcol is allocated
+        if not self.retain_graph:
+            del self.col  # free the largest buffer before gcol is allocated
         gx = self._input_grad(gy2, W2) if self.needs_input_grad[0] else None
         gb = gy2.sum(axis=0) if self.has_bias else None
         return gx, gW.reshape(self.W.shape), gb

@@ -56,11 +56,16 @@ class SoftmaxCrossEntropy(Function):
         self.probs_target = _target_probabilities(self.target, logits)     # (N, K)
         log_p = _log_softmax_array(logits, axis=1)
         self.softmax = xp.exp(log_p)
+        # a class with target 0 adds nothing, even where its logit is -inf (0 * -inf is nan)
+        terms = xp.where(self.probs_target != 0, log_p, 0) * self.probs_target
         N = logits.shape[0]
-        return xp.asarray(-(self.probs_target * log_p).sum() / N, dtype=logits.dtype)
+        loss = -terms.sum() / N if N else float("nan")  # an empty batch: nan, as in torch
+        return xp.asarray(loss, dtype=logits.dtype)
 
     def backward(self, gy):
         N = self.softmax.shape[0]
+        if N == 0:
+            return backend.get_array_module(gy).zeros_like(self.softmax)
         return (self.softmax - self.probs_target) * (gy / N)
 
 

@@ -2,7 +2,7 @@
 from minicnn import backend
 from minicnn.core import Function, Tensor
 from minicnn.errors import ShapeError
-from minicnn.ops.utils import check_nchw
+from minicnn.ops.utils import as_int, check_nchw
 
 
 class BatchNorm(Function):
@@ -100,14 +100,20 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1
 
 
 def _channel_window_sum(v, before, after):
-    """For each channel c: sum of v over channels [c - before, c + after] (zero outside)."""
+    """For each channel c: sum of v over channels [c - before, c + after] (zero outside).
+
+    A direct sum of the before + after + 1 shifted slices, each one vectorised add. (A difference
+    of cumulative sums is shorter but loses float32 precision: a small channel beside large ones
+    is the difference of two large running totals.)
+    """
     xp = backend.get_array_module(v)
-    N, C = v.shape[:2]
-    padded = xp.zeros((N, C + before + after + 1) + v.shape[2:], dtype=v.dtype)
-    padded[:, before + 1:before + 1 + C] = v       # one extra leading zero for the cumsum
-    cumulative = padded.cumsum(axis=1)
-    size = before + after + 1
-    return cumulative[:, size:size + C] - cumulative[:, :C]
+    C = v.shape[1]
+    total = xp.zeros_like(v)
+    for shift in range(-before, after + 1):                 # channel c adds v[c + shift]
+        lo, hi = max(0, -shift), min(C, C - shift)          # channels c with 0 <= c+shift < C
+        if lo < hi:
+            total[:, lo:hi] += v[:, lo + shift:hi + shift]
+    return total
 
 
 class LocalResponseNorm(Function):
@@ -118,8 +124,7 @@ class LocalResponseNorm(Function):
     name = "local_response_norm"
 
     def __init__(self, size, alpha, beta, k):
-        if not isinstance(size, int) or size < 1:
-            raise ValueError(f"local_response_norm: size must be a positive int, got {size!r}")
+        size = as_int(size, self.name, "size", minimum=1)
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
 
     def forward(self, x):

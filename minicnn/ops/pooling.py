@@ -102,9 +102,9 @@ class GlobalMaxPool2d(Function):
     def forward(self, x):
         check_nchw(self.op_name, x)
         xp = backend.get_array_module(x)
-        N, C = x.shape[:2]
+        N, C, H, W = x.shape
         self.x_shape = x.shape
-        flat = x.reshape(N, C, -1)
+        flat = x.reshape(N, C, H * W)  # not -1: it cannot be inferred when N = 0
         self.argmax = flat.argmax(axis=-1)                         # (N, C)
         return xp.take_along_axis(flat, self.argmax[..., None], axis=-1)[..., 0]
 

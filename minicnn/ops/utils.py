@@ -1,30 +1,72 @@
-"""Small helpers shared by the window ops: argument normalisation and input checks."""
+"""Small helpers shared by the ops and layers: argument normalisation and input checks.
+
+The one place where int-or-pair arguments (kernel size, stride, padding) and axes are checked
+and normalised: the ops, the nn layers and the TensorFlow bridge all call these.
+"""
+import numbers
+
 from minicnn.errors import ShapeError
 
 
-def pair(value, op="", what="argument", minimum=1):
-    """int -> (int, int); a pair stays a pair. Raises naming `op` and `what` if any is < minimum."""
-    values = (value, value) if isinstance(value, int) else tuple(value)
-    if len(values) != 2 or not all(isinstance(v, int) for v in values):
-        raise ValueError(f"{op}: {what} must be an int or a pair of ints, got {value!r}")
-    if min(values) < minimum:
+def as_int(value, op, what, minimum=None):
+    """A Python int from an int or NumPy integer (as torch accepts); a clear error otherwise.
+
+    Floats are refused even when integral (stride=2.0), as torch does: a window size is a count.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{op}: {what} must be an int, got {value!r} "
+                        f"({type(value).__name__}); pass a whole number such as 2")
+    if minimum is not None and value < minimum:
         raise ValueError(f"{op}: {what} must be >= {minimum}, got {value!r}")
-    return values
+    return int(value)
+
+
+def pair(value, op="", what="argument", minimum=1):
+    """int -> (int, int); a pair stays a pair. Raises naming `op` and `what` if any is < minimum.
+
+    NumPy integers count as ints; floats such as 1.5 get a TypeError naming `op` and `what`.
+    """
+    if isinstance(value, numbers.Integral):
+        value = (value, value)
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError(f"{op}: {what} must be an int or a pair of ints, got {value!r}")
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+            raise TypeError(f"{op}: {what} must be an int or a pair of ints, got {value!r}")
+    if min(value) < minimum:
+        raise ValueError(f"{op}: {what} must be >= {minimum}, got {value!r}")
+    return int(value[0]), int(value[1])
 
 
 def padding4(padding, op=""):
     """int, (PH, PW) or ((PT, PB), (PL, PR)) -> (PT, PB, PL, PR), all >= 0."""
-    if isinstance(padding, int) or (len(padding) == 2 and all(isinstance(p, int) for p in padding)):
+    nested = (isinstance(padding, (tuple, list)) and len(padding) == 2
+              and all(isinstance(p, (tuple, list)) for p in padding))
+    if not nested:
         PH, PW = pair(padding, op, "padding", minimum=0)
         return (PH, PH, PW, PW)
-    try:
-        (PT, PB), (PL, PR) = padding
-    except (TypeError, ValueError):
-        raise ValueError(f"{op}: padding must be an int, (PH, PW) or ((top, bottom), "
-                         f"(left, right)); got {padding!r}") from None
-    pair((PT, PB), op, "padding", minimum=0)
-    pair((PL, PR), op, "padding", minimum=0)
+    PT, PB = pair(padding[0], op, "padding", minimum=0)
+    PL, PR = pair(padding[1], op, "padding", minimum=0)
     return (PT, PB, PL, PR)
+
+
+def compact_padding(pads):
+    """(PT, PB, PL, PR) -> (PH, PW) when symmetric, else ((PT, PB), (PL, PR)): how layers
+    store and print padding; every form is accepted by `padding4` and the ops."""
+    PT, PB, PL, PR = pads
+    if PT == PB and PL == PR:
+        return (PT, PL)
+    return ((PT, PB), (PL, PR))
+
+
+def normalize_axis(axis, ndim, op):
+    """An axis in [-ndim, ndim) as a non-negative int; a clear error naming `op` otherwise."""
+    if not isinstance(axis, numbers.Integral) or isinstance(axis, bool):
+        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ShapeError(f"{op}: axis {axis} is out of range for {ndim}-D input; use an axis "
+                         f"from {-ndim} to {ndim - 1}")
+    return int(axis) % ndim
 
 
 def check_nchw(op, x):
