@@ -11,8 +11,13 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params, lr)
-        self.beta1, self.beta2 = betas
-        self.eps, self.weight_decay = eps, weight_decay
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"Adam: betas must be a pair (beta1, beta2), got {betas!r}")
+        # beta = 1 would divide by 1 - beta^t = 0; torch refuses it too
+        self.beta1 = self.check_setting("betas[0]", betas[0], minimum=0.0, below=1.0)
+        self.beta2 = self.check_setting("betas[1]", betas[1], minimum=0.0, below=1.0)
+        self.eps = self.check_setting("eps", eps)
+        self.weight_decay = self.check_setting("weight_decay", weight_decay)
 
     def update(self, index, param, grad):
         xp = backend.get_array_module(param.data)

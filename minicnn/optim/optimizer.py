@@ -15,11 +15,23 @@ class Optimizer:
         self.params = list(params)
         if not self.params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
-        if lr < 0:
-            raise ValueError(f"{type(self).__name__}: lr must be >= 0, got {lr}")
-        self.lr = lr
+        self.lr = self.check_setting("lr", lr, minimum=0.0)
         self.state = [dict() for _ in self.params]
         self.step_count = 0
+
+    def check_setting(self, what, value, minimum=0.0, below=None):
+        """`value` as a float, checked at construction as torch does: a ValueError naming the
+        setting unless minimum <= value (< below when given). NaN is refused too."""
+        name = type(self).__name__
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name}: {what} must be a number, got {value!r}") from None
+        upper_ok = below is None or value < below
+        if not (value >= minimum and upper_ok):  # written so that NaN fails
+            bound = f"in [{minimum}, {below})" if below is not None else f">= {minimum}"
+            raise ValueError(f"{name}: {what} must be {bound}, got {value!r}")
+        return value
 
     def zero_grad(self):
         for param in self.params:

@@ -12,8 +12,10 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(params, lr)
+        momentum = self.check_setting("momentum", momentum)
+        weight_decay = self.check_setting("weight_decay", weight_decay)
         if nesterov and momentum <= 0:
-            raise ValueError("SGD: nesterov=True needs momentum > 0")
+            raise ValueError(f"SGD: nesterov=True needs momentum > 0, got momentum={momentum}")
         self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
 
     def update(self, index, param, grad):
