@@ -14,7 +14,8 @@ from minicnn import backend
 
 
 def conv_output_size(size, kernel, stride, pad_before, pad_after):
-    """Output length along one axis of a strided window op."""
+    """Output length along one axis of a strided window op (conv, pooling): the one place
+    minicnn computes it; kernels, ops, models and the TensorFlow bridge all call this."""
     return (size + pad_before + pad_after - kernel) // stride + 1
 
 

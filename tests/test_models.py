@@ -199,7 +199,7 @@ def test_resnet_projects_the_shortcut_only_where_the_shape_changes():
     assert isinstance(model.conv2_x[0].shortcut, minicnn.nn.Identity)
     assert isinstance(model.conv3_x[1].shortcut, minicnn.nn.Identity)
     projection = model.conv3_x[0].shortcut[0]
-    assert projection.weight.shape[2:] == (1, 1) and projection.stride == 2
+    assert projection.weight.shape[2:] == (1, 1) and projection.stride == (2, 2)
 
 
 def test_inception_and_fire_concatenate_their_paths():

@@ -4,6 +4,7 @@ import math
 
 import minicnn
 from minicnn import backend, nn, rng
+from minicnn.kernels import conv_output_size
 
 
 def scaled(channels, width, multiple=1):
@@ -15,7 +16,7 @@ def scaled(channels, width, multiple=1):
 
 def out_size(size, kernel_size, stride=1, padding=0):
     """Output height (or width) of a convolution or pooling window sliding over `size` pixels."""
-    return (size + 2 * padding - kernel_size) // stride + 1
+    return conv_output_size(size, kernel_size, stride, padding, padding)
 
 
 def check_image_size(model_name, image_size, feature_size):
