@@ -26,7 +26,11 @@ import time
 
 import numpy as np
 
-from minicnn import models
+import minicnn
+import minicnn.functional as F
+from minicnn import backend, models, nn
+from minicnn.interop.tf_conventions import max_rel_diff
+from minicnn.layer_calls import leaf_call_names, record_leaf_calls
 from minicnn.summary import parse_input_size
 
 # dtype -> (forward, gradient) relative tolerance, as in the per-op tests. float64 is the proof:
@@ -42,23 +46,8 @@ Row.__doc__ = """One layer of the report; grad_rel is None for layers without pa
 tf_float32_error (TensorFlow float32 vs float64 gradient) None unless a reference was given."""
 
 
-def cast_model(model, dtype):
-    """Convert every parameter and buffer of `model` to `dtype` in place; returns the model.
-
-    Do this before creating an optimizer (optimizers keep their own state arrays).
-    """
-    for module in model.modules():
-        for param in module._parameters.values():
-            param.data = param.data.astype(dtype)
-            param.grad = None
-        for name in module._buffers:
-            object.__setattr__(module, name, getattr(module, name).astype(dtype))
-    return model
-
-
 def set_dropout(model, training):
     """Put only the Dropout layers of `model` in training (True) or eval (False) mode."""
-    from minicnn import nn
     for module in model.modules():
         if isinstance(module, nn.Dropout):
             module.train(training)
@@ -70,21 +59,15 @@ def minicnn_pass(model, images, labels):
     Returns (logits, loss, {parameter name: gradient}, {leaf call name: output},
     {leaf call name: layer class name}); the model's gradients are zeroed first.
     """
-    import minicnn
-    import minicnn.functional as F
-    from minicnn import backend
-    from minicnn.interop.tensorflow import leaf_call_names, record_leaf_calls
-
     model.zero_grad()
     with record_leaf_calls(model) as calls:
         logits = model(minicnn.Tensor(images))
     loss = F.softmax_cross_entropy(logits, labels)
     loss.backward()
     grads = {name: backend.asnumpy(param.grad) for name, param in model.named_parameters()}
-    outputs = {name: call.output.numpy()
-               for call, name in zip(calls, leaf_call_names(calls)) if name is not None}
-    kinds = {name: type(call.module).__name__
-             for call, name in zip(calls, leaf_call_names(calls)) if name is not None}
+    named = [(name, call) for call, name in zip(calls, leaf_call_names(calls)) if name is not None]
+    outputs = {name: call.output.numpy() for name, call in named}
+    kinds = {name: type(call.module).__name__ for name, call in named}
     return logits.numpy(), loss.item(), grads, outputs, kinds
 
 
@@ -125,8 +108,6 @@ def _as_run(logits, loss, grads, outputs):
 
 def _differences(run, reference_run, params_of):
     """name -> (forward max |diff|, forward rel, gradient rel or None), in the order of run."""
-    from minicnn.interop.tensorflow import max_rel_diff
-
     (outputs, grads), (ref_outputs, ref_grads) = run, reference_run
     diffs = {}
     for name, output in outputs.items():
@@ -193,8 +174,7 @@ def build_pair(name, input_size, dtype, num_classes=10, seed=0, options=None):
     """A zoo model and its Keras twin (Keras-initialised weights copied into minicnn)."""
     import keras
 
-    import minicnn
-    from minicnn.interop.tensorflow import keras_twin
+    from minicnn.interop.keras_twin import keras_twin
 
     options = dict(options or {})
     if input_size is not None and "image_size" in models.options(name):
@@ -203,7 +183,7 @@ def build_pair(name, input_size, dtype, num_classes=10, seed=0, options=None):
     minicnn.manual_seed(seed)
     model = models.build(name, num_classes=num_classes, in_channels=in_channels, **options)
     input_size = tuple(input_size or model.default_input_size)
-    cast_model(model, dtype)
+    model.to(dtype=dtype)
     keras.utils.set_random_seed(seed)
     twin = keras_twin(model, input_size, dtype)
     twin.copy_to(model)

@@ -3,10 +3,10 @@
     python -m minicnn.summary vgg16 --input 3,224,224 --num-classes 1000
     python -m minicnn.summary alexnet -o small_input=True -o width=0.25
 
-The output shapes come from one forward pass at batch size 1 under no_grad: every leaf layer's
-`forward` is wrapped for the duration of that pass, so each call adds a row. Multiply-adds
-(MACs) are counted, as the papers count them, for convolutions and fully connected layers
-only: pooling, normalisation and activations cost little beside them and count as 0.
+The output shapes come from one forward pass at batch size 1 under no_grad, recorded by
+`minicnn.layer_calls`: each call of a leaf layer adds a row. Multiply-adds (MACs) are counted,
+as the papers count them, for convolutions and fully connected layers only: pooling,
+normalisation and activations cost little beside them and count as 0.
 """
 
 import argparse
@@ -14,8 +14,8 @@ import sys
 from dataclasses import dataclass
 
 import minicnn
-from minicnn import backend, models
-from minicnn import nn
+from minicnn import backend, models, nn
+from minicnn.layer_calls import record_leaf_calls
 
 
 @dataclass
@@ -41,21 +41,18 @@ def summarize(model, input_size=None):
     dtype = first.dtype if first is not None else "float32"
     x = minicnn.Tensor(xp.zeros((1, *input_size), dtype=dtype))
 
-    rows = []
-    seen = set()
-    names = {id(module): name for name, module in model.named_modules()}
-    leaves = [module for module in model.modules() if next(module.children(), None) is None]
     was_training = model.training
     model.eval()
     try:
-        for module in leaves:
-            _wrap_forward(module, names.get(id(module), ""), rows, seen)
-        with minicnn.no_grad():
+        with minicnn.no_grad(), record_leaf_calls(model) as calls:
             model(x)
     finally:
-        for module in leaves:
-            _unwrap_forward(module)
         model.train(was_training)
+    rows = []
+    seen = set()  # modules already counted: a layer called twice counts its parameters once
+    for call in calls:
+        rows.append(_row(call, first_call=id(call.module) not in seen))
+        seen.add(id(call.module))
     return rows
 
 
@@ -68,31 +65,17 @@ def totals(rows):
     }
 
 
-def _wrap_forward(module, name, rows, seen):
-    """Shadow module.forward with a version that appends a LayerRow after each call."""
-    original = module.forward
-
-    def forward(*args, **kwargs):
-        out = original(*args, **kwargs)
-        first_call = id(module) not in seen
-        seen.add(id(module))
-        params = sum(p.size for p in module.parameters()) if first_call else 0
-        rows.append(LayerRow(
-            name=name,
-            kind=type(module).__name__,
-            output_shape=tuple(out.shape[1:]),
-            params=params,
-            macs=layer_macs(module, out.shape),
-            activation_bytes=0 if out is args[0] else int(out.data[0].nbytes),  # Identity
-        ))
-        return out
-
-    object.__setattr__(module, "forward", forward)  # bypass Module's registration
-
-
-def _unwrap_forward(module):
-    if "forward" in module.__dict__:
-        object.__delattr__(module, "forward")
+def _row(call, first_call):
+    """The LayerRow of one recorded LeafCall (one image: the batch has size 1)."""
+    module, out = call.module, call.output
+    return LayerRow(
+        name=call.path,
+        kind=type(module).__name__,
+        output_shape=tuple(out.shape[1:]),
+        params=sum(p.size for p in module.parameters()) if first_call else 0,
+        macs=layer_macs(module, out.shape),
+        activation_bytes=0 if out is call.input else int(out.data[0].nbytes),  # Identity
+    )
 
 
 def layer_macs(module, output_shape):

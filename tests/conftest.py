@@ -40,12 +40,7 @@ def distinct64(rng, *shape, spacing=0.05):
 def module_to_float64(module):
     """Convert every parameter and buffer of `module` (in place) to float64; returns it."""
     state = {name: value.astype(np.float64) for name, value in module.state_dict().items()}
-    for param in module.parameters():
-        param.data = param.data.astype(np.float64)
-    for submodule in module.modules():
-        for name, buffer in list(submodule.named_buffers()):
-            if "." not in name:  # a buffer of this very submodule, not of a child
-                submodule.register_buffer(name, buffer.astype(np.float64))
+    module.to(dtype=np.float64)
     for name, value in module.state_dict().items():
         assert value.dtype == np.float64, f"{name} is still {value.dtype}"
         np.testing.assert_array_equal(value, state[name])

@@ -18,6 +18,7 @@ import tensorflow as tf  # noqa: E402
 import minicnn  # noqa: E402
 import minicnn.functional as F  # noqa: E402
 from minicnn.interop import tensorflow as mtf  # noqa: E402
+from minicnn.ops.utils import pair  # noqa: E402
 
 pytestmark = pytest.mark.tf
 
@@ -86,7 +87,7 @@ CONV_CASES = [  # kernel, stride, TF padding, groups, C_out, bias
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kernel, stride, padding, groups, C_out, bias", CONV_CASES)
 def test_conv2d(dtype, kernel, stride, padding, groups, C_out, bias):
-    KH, KW = mtf._pair(kernel)
+    KH, KW = pair(kernel)
     if padding == "SAME":
         ours_padding = mtf.tf_same_padding((H, W), kernel, stride)
         tf_padding = "SAME"
@@ -105,7 +106,7 @@ def test_conv2d(dtype, kernel, stride, padding, groups, C_out, bias):
         return F.conv2d(x, w, b, stride=stride, padding=ours_padding, groups=groups)
 
     def theirs(x, k, b=None):
-        y = tf_grouped_conv2d(x, k, mtf._pair(stride), tf_padding, groups)
+        y = tf_grouped_conv2d(x, k, pair(stride), tf_padding, groups)
         return y if b is None else y + b
 
     compare(ours, theirs, arrays, layouts, "nchw", f"conv2d k={kernel} s={stride} {padding}")
@@ -160,7 +161,7 @@ def test_max_pool2d(dtype, kernel, stride, padding):
     x = random((N, C, H, W), dtype, 4) - 3.0  # mostly negative: zero padding would win
 
     def theirs(x):
-        return tf.nn.max_pool2d(x, mtf._pair(kernel), mtf._pair(stride), padding)
+        return tf.nn.max_pool2d(x, pair(kernel), pair(stride), padding)
 
     compare(lambda x: F.max_pool2d(x, kernel, stride, pads), theirs, [x], ["nchw"], "nchw",
             f"max_pool2d k={kernel} s={stride} {padding}")
@@ -176,7 +177,7 @@ def test_avg_pool2d_tf_padding(dtype, kernel, stride, padding):
         return F.avg_pool2d(x, kernel, stride, pads, count_include_pad=False)
 
     def theirs(x):
-        return tf.nn.avg_pool2d(x, mtf._pair(kernel), mtf._pair(stride), padding)
+        return tf.nn.avg_pool2d(x, pair(kernel), pair(stride), padding)
 
     compare(ours, theirs, [random((N, C, H, W), dtype, 5) + 1.0], ["nchw"], "nchw",
             f"avg_pool2d k={kernel} s={stride} {padding}")

@@ -5,7 +5,7 @@ import numpy as np
 
 from minicnn import backend
 from minicnn.core import Tensor
-from minicnn.errors import ShapeError
+from minicnn.errors import DTypeError, ShapeError
 from minicnn.hooks import add_hook
 
 
@@ -134,14 +134,24 @@ class Module:
         for param in self.parameters():
             param.grad = None
 
-    def to(self, device):
-        """Move every parameter and buffer to 'cpu' or 'gpu' (in place); returns self."""
+    def to(self, device=None, dtype=None):
+        """Move every parameter and buffer to `device` ('cpu' or 'gpu') and/or cast it to the
+        floating `dtype` (e.g. "float64"), in place; returns self. `model.to("gpu")` moves,
+        `model.to(dtype="float64")` casts. Gradients are dropped; make optimizers afterwards
+        (they keep their own state arrays)."""
+        if dtype is not None:
+            dtype = np.dtype(dtype)
+            if dtype.kind != "f":
+                raise DTypeError(f"Module.to: dtype must be a floating type such as float32 or "
+                                 f"float64, got {dtype}")
+        if device is None and dtype is None:
+            return self
         for module in self.modules():
             for param in module._parameters.values():
-                param.data = backend.to_device(param.data, device)
+                param.data = _convert(param.data, device, dtype)
                 param.grad = None
             for name in module._buffers:
-                object.__setattr__(module, name, backend.to_device(getattr(module, name), device))
+                object.__setattr__(module, name, _convert(getattr(module, name), device, dtype))
         return self
 
     # ----- saving and loading ---------------------------------------------------------------
@@ -194,6 +204,15 @@ class Module:
 
 def _join(prefix, name):
     return f"{prefix}.{name}" if prefix else name
+
+
+def _convert(array, device, dtype):
+    """`array` on `device` with `dtype` (None keeps what it has)."""
+    if dtype is not None:
+        array = array.astype(dtype, copy=False)
+    if device is not None:
+        array = backend.to_device(array, device)
+    return array
 
 
 def _param_setter(param):
