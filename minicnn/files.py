@@ -29,6 +29,7 @@ def write_atomically(path, write, sync=True):
     prefix, suffix = temporary_name_parts(path)
     fd, tmp_path = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=suffix)
     os.close(fd)
+    os.chmod(tmp_path, _mode_for_new_files())  # mkstemp's 0600 would hide results from others
     try:
         write(tmp_path)
         if sync:
@@ -39,6 +40,13 @@ def write_atomically(path, write, sync=True):
         if os.path.exists(tmp_path):
             os.remove(tmp_path)
         raise
+
+
+def _mode_for_new_files():
+    """The permissions `open(path, "w")` would give: 0666 less the process's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def remove_stale_temporaries(folder, names):

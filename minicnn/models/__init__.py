@@ -74,14 +74,18 @@ def build(name, num_classes=10, in_channels=1, input_size=None, **options_):
 
     input_size: None (the model's own default), an int S (S x S images) or (H, W). This is the
     one rule turning an input size into a model: a model with an `image_size` option is built
-    for square inputs of that side (unless image_size is given explicitly); a model without one
-    adapts to any size by itself, and so does any model given non-square inputs.
+    for square inputs of that side (an explicit image_size that differs is an error); a model
+    without one adapts to any size by itself, and so does any model given non-square inputs.
     Raises ValueError for an unknown name, bad sizes, or an option the model does not take.
     """
     model_class, fixed = _lookup(name)
     side = _square_side(name, input_size)
     if side is not None and "image_size" in options(name):
-        options_.setdefault("image_size", side)
+        given = options_.get("image_size")
+        if given is not None and given != side:
+            raise ValueError(f"{name}: image_size={given} and input size {side} disagree; "
+                             "give only one of them")
+        options_["image_size"] = side
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"{name}: num_classes must be a positive int, got {num_classes!r}")
     if not isinstance(in_channels, int) or in_channels < 1:
