@@ -9,18 +9,31 @@ Layout inside the archive:
 
 Nested state (dicts, lists, numbers, strings, arrays) is stored as a JSON tree in which each
 array is replaced by {"__array__": key}; no pickle is used, so loading a file runs no code.
-The file is written to a temporary file in the same folder and renamed over the old one, so a
-crash mid-write never leaves a corrupt checkpoint.
+The file is written to a temporary file in the same folder and renamed over the old one
+(minicnn.files), so a crash mid-write never leaves a corrupt checkpoint.
+
+`load_model(path)` rebuilds the model a checkpoint was saved from: the one way `evaluate`,
+`predict` and notebooks get a trained model back.
 """
 import json
 import os
-import tempfile
+import zipfile
 
 import numpy as np
 
 from minicnn import backend
+from minicnn.config import RunConfig
+from minicnn.errors import ShapeError
+from minicnn.files import write_atomically
 
 FORMAT_VERSION = 1
+NAME = "checkpoint.npz"  # the file a run keeps in its output folder
+# What a training run stores besides the weights (see minicnn.training.save_checkpoint).
+RUN_KEYS = ("config", "epoch", "batch", "running", "history", "scheduler", "rng_state")
+
+
+class CheckpointError(ValueError):
+    """A file that is not a usable minicnn checkpoint; the message names it and says why."""
 
 
 def _to_tree(obj, prefix, arrays):
@@ -57,37 +70,82 @@ def save(path, model_state, optimizer_state, meta):
     optimizer_tree = _to_tree(optimizer_state, "optimizer", arrays)
     header = {"format": FORMAT_VERSION, "optimizer": optimizer_tree, **meta}
     arrays["meta"] = np.array(json.dumps(header))
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(dir=folder, prefix=".checkpoint-", suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+
+    def write(tmp_path):
+        with open(tmp_path, "wb") as f:  # a file object: np.savez would append ".npz" to a name
             np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        raise
+    write_atomically(path, write)
 
 
 def load(path):
-    """Read a checkpoint. Returns (model_state, optimizer_state, meta)."""
+    """Read a checkpoint. Returns (model_state, optimizer_state, meta).
+
+    Raises FileNotFoundError for a missing file and CheckpointError for anything else wrong
+    (truncated, garbage, not minicnn's, another format version), in one line without the
+    reader's internals: np.load's own text would suggest allow_pickle=True, which would run
+    code stored in the file.
+    """
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
+        raise FileNotFoundError(f"checkpoint {path}: does not exist; give the path of a "
+                                f"run's {NAME}")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
-    except (ValueError, OSError, EOFError) as error:
-        raise ValueError(f"{path}: not a readable minicnn checkpoint ({error})") from error
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as error:
+        reason = ("it holds pickled objects, which minicnn never writes" if "pickle" in
+                  str(error) else "it is truncated or not an .npz archive")
+        raise CheckpointError(f"{path}: not a readable minicnn checkpoint ({reason}); use a "
+                              f"{NAME} written by minicnn.train") from None
     if "meta" not in arrays:
-        raise ValueError(f"{path}: not a minicnn checkpoint (no 'meta' entry)")
-    meta = json.loads(str(arrays.pop("meta")))
-    if meta.get("format") != FORMAT_VERSION:
-        raise ValueError(f"{path}: checkpoint format {meta.get('format')} is not "
-                         f"{FORMAT_VERSION}; it was written by another minicnn version")
+        raise CheckpointError(f"{path}: not a minicnn checkpoint (no 'meta' entry)")
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+        version = meta.get("format")
+    except (ValueError, AttributeError):
+        raise CheckpointError(f"{path}: not a minicnn checkpoint (its 'meta' entry is not a "
+                              "JSON object)") from None
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format {version} is not "
+                              f"{FORMAT_VERSION}; it was written by another minicnn version")
+    try:
+        optimizer_state = _from_tree(meta.pop("optimizer"), arrays)
+    except KeyError as error:
+        raise CheckpointError(f"{path}: damaged checkpoint (missing entry {error})") from None
     model_state = {key[len("model/"):]: value for key, value in arrays.items()
                    if key.startswith("model/")}
-    optimizer_state = _from_tree(meta.pop("optimizer"), arrays)
     return model_state, optimizer_state, meta
+
+
+def load_run(path):
+    """Read a training run's checkpoint. Returns (model_state, optimizer_state, meta) with
+    meta["config"] a RunConfig; raises CheckpointError naming what is missing."""
+    model_state, optimizer_state, meta = load(path)
+    missing = [key for key in RUN_KEYS if key not in meta]
+    if missing:
+        raise CheckpointError(f"{path}: not a training run's checkpoint (it lacks "
+                              f"{', '.join(missing)})")
+    try:
+        meta["config"] = RunConfig.from_dict(meta["config"])
+    except (ValueError, TypeError) as error:
+        raise CheckpointError(f"{path}: {error}; it was written by another minicnn "
+                              "version") from None
+    return model_state, optimizer_state, meta
+
+
+def load_model(path, device="cpu"):
+    """Rebuild the model a run's checkpoint was saved from. Returns (model in eval mode,
+    RunConfig). Raises CheckpointError when the weights do not fit the model its config
+    describes (a damaged or hand-edited file)."""
+    model_state, _, meta = load_run(path)
+    config = meta["config"]
+    backend.set_default_device(device)
+    try:
+        model = config.build_model()
+        model.load_state_dict(model_state)
+    except (KeyError, ShapeError, ValueError, TypeError) as error:
+        message = error.args[0] if error.args else error
+        raise CheckpointError(f"{path}: its weights do not fit model {config.model} as its "
+                              f"config describes it ({message})") from None
+    model.eval()
+    return model, config

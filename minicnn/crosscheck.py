@@ -19,8 +19,8 @@ framework and off in the other, and BatchNorm spreads that one value over its ch
 float32 run of e.g. resnet18 at 224 px may report FAIL for the layers before such a flip
 (measured: ~3e-3 norm-wise, 4e-2 max relative) without any bug. Needs `pip install 'minicnn[tf]'`.
 """
-import argparse
 import collections
+import os
 import sys
 import time
 
@@ -28,10 +28,9 @@ import numpy as np
 
 import minicnn
 import minicnn.functional as F
-from minicnn import backend, models, nn
+from minicnn import backend, cli, models, nn
 from minicnn.interop.tf_conventions import max_rel_diff
 from minicnn.layer_calls import leaf_call_names, record_leaf_calls
-from minicnn.summary import parse_input_size
 
 # dtype -> (forward, gradient) relative tolerance, as in the per-op tests. float64 is the proof:
 # the two frameworks agree to ~1e-13. In float32 a deep network's backward pass loses digits to
@@ -191,48 +190,40 @@ def build_pair(name, input_size, dtype, num_classes=10, seed=0, options=None):
 
 
 def _parse_args(argv):
-    parser = argparse.ArgumentParser(
-        prog="python -m minicnn.crosscheck",
-        description="Compare a zoo model with its TensorFlow/Keras twin, layer by layer.")
-    parser.add_argument("model", help="a name from minicnn.models.names(), e.g. lenet5")
-    parser.add_argument("--input", type=parse_input_size, default=None, metavar="C,H,W",
-                        help="input size (default: the model's default_input_size)")
-    parser.add_argument("--num-classes", type=int, default=10)
-    parser.add_argument("--batch", type=int, default=2, help="images in the batch (default 2)")
-    parser.add_argument("--dtype", choices=sorted(TOLERANCE), default="float64")
+    parser = cli.parser("minicnn.crosscheck",
+                        "Compare a zoo model with its TensorFlow/Keras twin, layer by layer.")
+    cli.add_model(parser)
+    cli.add_input_size(parser)
+    parser.add_argument("--num-classes", type=cli.positive_int, default=10,
+                        help="number of classes the model outputs")
+    parser.add_argument("--batch", type=cli.positive_int, default=2, help="images in the batch")
+    parser.add_argument("--dtype", choices=sorted(TOLERANCE), default="float64",
+                        help="float64 proves the maths; float32 shows rounding")
     parser.add_argument("--eval", action="store_true",
                         help="BatchNorm in inference mode (running statistics)")
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                        help="a model option, e.g. small_input=True or width=0.25 (repeatable)")
+    cli.add_options(parser)
     parser.add_argument("--weights-only", action="store_true",
                         help="list only the layers that have parameters")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights and the batch")
     return parser.parse_args(argv)
 
 
-def _options(pairs):
-    """["width=0.25", ...] -> {"width": 0.25, ...}; a malformed pair ends the command."""
-    try:
-        return dict(models.split_option(pair) for pair in pairs)
-    except ValueError as error:
-        sys.exit(f"crosscheck: --option {error}")
-
-
-def main(argv=None):
+def run(argv=None):
     args = _parse_args(argv)
+    cli.check_model_name(args.model)
+    # Before TensorFlow is first imported: its C++ start-up lines (oneDNN, CUDA probing) are
+    # noise here. setdefault: a user who set the variable keeps their choice.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         import minicnn.interop.tensorflow  # noqa: F401  (fails early with the install hint)
     except ImportError as error:
-        sys.exit(f"crosscheck: {error}")
-    if args.model not in models.names():
-        sys.exit(f"crosscheck: unknown model {args.model!r}; choose one of: "
-                 f"{', '.join(models.names())}")
+        return cli.fail(f"crosscheck: {error}")
     start = time.perf_counter()
     try:
         model, twin, input_size = build_pair(args.model, args.input, args.dtype,
-                                             args.num_classes, args.seed, _options(args.option))
-    except (ValueError, NotImplementedError) as error:
-        sys.exit(f"crosscheck: {error}")
+                                             args.num_classes, args.seed, dict(args.option))
+    except NotImplementedError as error:
+        return cli.fail(f"crosscheck: {error}")
     rng = np.random.default_rng(args.seed)
     images = rng.standard_normal((args.batch,) + input_size).astype(args.dtype)
     labels = rng.integers(0, args.num_classes, size=args.batch)
@@ -251,6 +242,10 @@ def main(argv=None):
     print(format_table(rows, args.weights_only))
     print(f"({time.perf_counter() - start:.1f} s)")
     return 0 if all(row.passed for row in rows) else 1
+
+
+def main(argv=None):
+    return cli.run(run, argv)
 
 
 if __name__ == "__main__":

@@ -1,39 +1,21 @@
-"""Evaluate a checkpoint: `python -m minicnn.evaluate runs/.../checkpoint.npz`.
+"""Evaluate a checkpoint: `python -m minicnn.evaluate runs/latest/checkpoint.npz`.
 
 Prints the test accuracy, the accuracy of each class and the confusion matrix (rows: true
 class, columns: predicted class) on the test split of the dataset the model was trained on.
 """
-import argparse
 import sys
 
 import numpy as np
 
-import minicnn
-from minicnn import backend, checkpoint
-from minicnn.data import Batches, DataNotFoundError, load_dataset
-
-
-def load_model(path, device="cpu"):
-    """Rebuild the model a checkpoint was saved from. Returns (model in eval mode, config)."""
-    from minicnn.train import build_model  # the same construction as training
-    model_state, _, meta = checkpoint.load(path)
-    config = meta["config"]
-    backend.set_default_device(device)
-    model = build_model(config, config["num_classes"], config["input_shape"][0])
-    model.load_state_dict(model_state)
-    model.eval()
-    return model, config
+from minicnn import cli, inference
+from minicnn.checkpoint import load_model
+from minicnn.data import Batches, load_dataset
 
 
 def predict_labels(model, batches, device="cpu"):
     """Predicted class of every image in `batches`, as a (N,) int64 array, and the true ones."""
-    predicted, true = [], []
-    with minicnn.no_grad():
-        for x, y in batches:
-            logits = model(minicnn.Tensor(backend.to_device(x, device)))
-            predicted.append(backend.asnumpy(logits.data).argmax(axis=1))
-            true.append(y)
-    return np.concatenate(predicted), np.concatenate(true)
+    logits, true = inference.logits_of_batches(model, batches, device)
+    return logits.argmax(axis=1), true
 
 
 def confusion_matrix(true, predicted, num_classes):
@@ -61,35 +43,35 @@ def report(matrix, class_names):
     return "\n".join(lines)
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m minicnn.evaluate",
-                                description="Test accuracy, per-class accuracy and the "
-                                            "confusion matrix of a checkpoint.")
-    p.add_argument("checkpoint")
-    p.add_argument("--data-dir", help="folder holding the dataset files")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--limit-test", type=int, metavar="N", help="use the first N test images")
-    p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
-    p.add_argument("--no-download", action="store_true")
+def run(argv=None):
+    p = cli.parser("minicnn.evaluate", "Test accuracy, per-class accuracy and the confusion "
+                                       "matrix of a checkpoint.")
+    cli.add_checkpoint(p)
+    cli.add_data_dir(p)
+    p.add_argument("--batch-size", type=cli.positive_int, default=256,
+                   help="images per forward pass")
+    p.add_argument("--limit-test", type=cli.positive_int, metavar="N",
+                   help="use the first N test images")
+    cli.add_device(p)
+    p.add_argument("--no-download", action="store_true", help="never download datasets")
     args = p.parse_args(argv)
-    try:
-        model, config = load_model(args.checkpoint, args.device)
-        data = load_dataset(config["dataset"], args.data_dir or config.get("data_dir"),
-                            allow_download=not args.no_download)
-    except (DataNotFoundError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    model, config = load_model(args.checkpoint, args.device)
+    data = load_dataset(config.dataset, args.data_dir or config.data_dir,
+                        allow_download=not args.no_download)
     if data.notice:
         print(data.notice)
     data.limit(test=args.limit_test)
-    _, H, W = config["input_shape"]
-    batches = Batches(data.test_x, data.test_y, args.batch_size, config["mean"], config["std"],
+    _, H, W = config.input_shape
+    batches = Batches(data.test_x, data.test_y, args.batch_size, config.mean, config.std,
                       size=(H, W))
     predicted, true = predict_labels(model, batches, args.device)
-    print(f"{config['model']} on {data.name} test split ({data.source})")
-    print(report(confusion_matrix(true, predicted, config["num_classes"]),
-                 config["class_names"]))
+    print(f"{config.model} on {data.name} test split ({data.source})")
+    print(report(confusion_matrix(true, predicted, config.num_classes), config.class_names))
     return 0
+
+
+def main(argv=None):
+    return cli.run(run, argv)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """A run's numbers on disk: metrics.csv, metrics.json and curves.png, rewritten every epoch.
 
 `history` is a list with one dict per finished epoch holding at least
-epoch, train_loss, train_acc, test_loss, test_acc, seconds (and lr).
+epoch, train_loss, train_acc, test_loss, test_acc, seconds (and lr); extra keys (from the
+training loop's extra_metrics) become extra columns. Each file is replaced atomically.
 """
 import csv
 import json
@@ -13,29 +14,28 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from minicnn.files import write_atomically
+
 COLUMNS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "lr"]
 
-
-def _replace_atomically(path, write):
-    tmp_path = path + ".tmp"
-    write(tmp_path)
-    os.replace(tmp_path, path)
+FILES = ("metrics.csv", "metrics.json", "curves.png")
 
 
 def write_csv(path, history):
     def write(tmp_path):
         with open(tmp_path, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+            extra = [key for key in history[0] if key not in COLUMNS] if history else []
+            writer = csv.DictWriter(f, fieldnames=COLUMNS + extra, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(history)
-    _replace_atomically(path, write)
+    write_atomically(path, write)
 
 
 def write_json(path, history):
     def write(tmp_path):
         with open(tmp_path, "w") as f:
             json.dump(history, f, indent=1)
-    _replace_atomically(path, write)
+    write_atomically(path, write)
 
 
 def plot_curves(path, history, title=""):
@@ -56,7 +56,7 @@ def plot_curves(path, history, title=""):
     if title:
         figure.suptitle(title)
     figure.tight_layout()
-    _replace_atomically(path, lambda tmp: figure.savefig(tmp, dpi=100, format="png"))
+    write_atomically(path, lambda tmp: figure.savefig(tmp, dpi=100, format="png"))
 
 
 def write_all(out_dir, history, title=""):

@@ -177,6 +177,21 @@ def table(profile="cpu"):
     return "\n".join(lines)
 
 
+def main(argv=None):
+    """`python -m minicnn.recipes [cpu|paper]`: print the table of one profile."""
+    import argparse
+    parser = argparse.ArgumentParser(
+        prog="python -m minicnn.recipes",
+        description="Print every model's default training recipe (what the bare "
+                    "`python -m minicnn.train MODEL` does).")
+    parser.add_argument("profile", nargs="?", default="cpu", choices=PROFILES,
+                        help="cpu: shrunk to train on a laptop CPU (default); paper: the "
+                             "published model and optimiser, for a GPU")
+    args = parser.parse_args(argv)
+    print(table(args.profile))
+    return 0
+
+
 if __name__ == "__main__":
     import sys
-    print(table(sys.argv[1] if len(sys.argv) > 1 else "cpu"))
+    sys.exit(main())

@@ -9,12 +9,12 @@ as the papers count them, for convolutions and fully connected layers only: pool
 normalisation and activations cost little beside them and count as 0.
 """
 
-import argparse
 import sys
 from dataclasses import dataclass
 
 import minicnn
-from minicnn import backend, models, nn
+from minicnn import backend, cli, models, nn
+from minicnn.cli import parse_input_size, parse_option  # noqa: F401  (their old home)
 from minicnn.layer_calls import record_leaf_calls
 
 
@@ -131,25 +131,6 @@ def _bytes(count):
     return f"{count:.1f} GiB"
 
 
-def parse_input_size(text):
-    """'C,H,W' -> (C, H, W) of positive ints."""
-    try:
-        size = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        size = ()
-    if len(size) != 3 or min(size) < 1:
-        raise argparse.ArgumentTypeError(f"--input must be C,H,W (e.g. 3,224,224), got {text!r}")
-    return size
-
-
-def parse_option(text):
-    """argparse type for -o/--option: 'key=value' -> (key, value); see models.split_option."""
-    try:
-        return models.split_option(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"--option {error}") from None
-
-
 def build_for_input(name, input_size=None, num_classes=10, options=None):
     """Build model `name`; with input_size (C, H, W), for C channels and H x W images."""
     options = dict(options or {})
@@ -161,29 +142,26 @@ def build_for_input(name, input_size=None, num_classes=10, options=None):
     return models.build(name, num_classes=num_classes, in_channels=in_channels, **options)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m minicnn.summary",
-        description="Print one row per layer: output shape, parameters, multiply-adds and "
-                    "activation memory for one image, then the totals.")
-    parser.add_argument("model", help="one of: " + ", ".join(models.names()))
-    parser.add_argument("--input", type=parse_input_size, metavar="C,H,W",
-                        help="input size (default: the model's default_input_size)")
-    parser.add_argument("--num-classes", type=int, default=10, metavar="K")
-    parser.add_argument("-o", "--option", type=parse_option, action="append", default=[],
-                        metavar="KEY=VALUE",
-                        help="model option, repeatable (e.g. -o small_input=True -o width=0.25)")
+def run(argv=None):
+    parser = cli.parser("minicnn.summary", "Print one row per layer: output shape, parameters, "
+                        "multiply-adds and activation memory for one image, then the totals.")
+    cli.add_model(parser)
+    cli.add_input_size(parser)
+    parser.add_argument("--num-classes", type=cli.positive_int, default=10, metavar="K",
+                        help="number of classes the model outputs")
+    cli.add_options(parser)
     args = parser.parse_args(argv)
-    try:
-        model = build_for_input(args.model, args.input, args.num_classes, dict(args.option))
-        rows = summarize(model, args.input)
-    except (ValueError, minicnn.ShapeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    cli.check_model_name(args.model)
+    model = build_for_input(args.model, args.input, args.num_classes, dict(args.option))
+    rows = summarize(model, args.input)
     C, H, W = args.input or model.default_input_size
     print(f"{args.model}: input ({C}, {H}, {W}), {args.num_classes} classes")
     print(format_table(rows, total_params=sum(p.size for p in model.parameters())))
     return 0
+
+
+def main(argv=None):
+    return cli.run(run, argv)
 
 
 if __name__ == "__main__":

@@ -1,369 +1,259 @@
 """Train a model of the zoo: `python -m minicnn.train lenet5`.
 
-Reads top to bottom: arguments and the model's recipe, data, model and optimiser, then a flat
-loop over epochs and batches, one line per epoch. Every epoch ends with a checkpoint
-(`checkpoint.npz`), `metrics.csv`, `metrics.json` and `curves.png` in the output folder.
+The command part of training: the arguments, the run's settings (the model's recipe,
+overridden by the flags given; a RunConfig), the output folder, the data, then one call to the
+training loop (minicnn.training.train), which reads top to bottom.
 
-Ctrl-C finishes the current step, saves a checkpoint and prints the command that resumes it; a
-resumed run ends with the same weights as an uninterrupted one, because the data order and
-augmentation of each batch are drawn from (seed, epoch, batch) and the checkpoint carries the
-dropout generator's state.
+Outputs are never lost: `--out` that already holds a run is refused unless `--resume` or
+`--overwrite` is given; default output folders are new (runs/MODEL-DATASET-TIME[-2...]) and
+`runs/latest` points at the newest. A resume continues the checkpoint's run exactly: flags that
+would change it are refused by name, and its output goes next to the checkpoint (or to --out).
 """
 import argparse
-import math
 import os
-import shlex
-import signal
 import sys
-import threading
 import time
 
-from tqdm import tqdm
-
-import minicnn
-import minicnn.functional as F
-from minicnn import backend, checkpoint, metrics, models, optim, recipes, rng
-from minicnn.data import Batches, DataNotFoundError, load_dataset
+from minicnn import backend, checkpoint, cli, models, recipes, training
+from minicnn.config import RunConfig
+from minicnn.data import load_dataset
 from minicnn.data import names as dataset_names
 
+# Flags a resume may change: the length of the run, the machine, where the data and output are.
+RESUMABLE = ("epochs", "device", "data_dir", "out")
+# Flags a resume refuses when they differ from the checkpoint's run (they would change it).
+FIXED_ON_RESUME = ("dataset", "batch_size", "lr", "optimizer", "momentum", "nesterov",
+                   "weight_decay", "schedule", "augment", "seed", "limit_train", "limit_test",
+                   "profile")
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
+
+def _recipe_for_help(argv):
+    """The cpu recipe of the model named in argv, for --help (None when none is named)."""
+    for token in argv or []:
+        if token in models.names():
+            return recipes.get(token, "cpu")
+    return None
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(
-        prog="python -m minicnn.train",
-        description="Train a model on Fashion-MNIST (default), MNIST, CIFAR-10 or CIFAR-100. "
-                    "Options left out come from the model's recipe (minicnn/recipes.py).")
-    p.add_argument("model", help="one of: " + ", ".join(models.names()))
+    argv = sys.argv[1:] if argv is None else argv
+    recipe = _recipe_for_help(argv)
+
+    def recipe_says(field):
+        if recipe is None:
+            return " (default: the model's recipe; `python -m minicnn.train MODEL --help`)"
+        return f" (recipe: {getattr(recipe, field)})"
+
+    p = cli.parser("minicnn.train",
+                   "Train a model on Fashion-MNIST (default), MNIST, CIFAR-10 or CIFAR-100. "
+                   "Options left out come from the model's recipe (python -m minicnn.recipes);"
+                   " --help after a model name shows that model's values.")
+    cli.add_model(p)
     p.add_argument("--dataset", choices=dataset_names(), default=None,
                    help="default fashion-mnist (the bundled subset if the full set is missing)")
-    p.add_argument("--data-dir", help="folder holding the dataset files")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--optimizer", choices=["sgd", "adam"])
-    p.add_argument("--momentum", type=float)
-    p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--schedule", choices=["none", "step", "cosine"])
+    cli.add_data_dir(p)
+    p.add_argument("--epochs", type=cli.positive_int,
+                   help="passes over the training set" + recipe_says("epochs"))
+    p.add_argument("--batch-size", type=cli.positive_int,
+                   help="images per step" + recipe_says("batch_size"))
+    p.add_argument("--lr", type=float, help="learning rate" + recipe_says("lr"))
+    p.add_argument("--optimizer", choices=["sgd", "adam"], help="update rule"
+                   + recipe_says("optimizer"))
+    p.add_argument("--momentum", type=float, help="SGD momentum" + recipe_says("momentum"))
+    p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None,
+                   help="Nesterov momentum for SGD" + recipe_says("nesterov"))
+    p.add_argument("--weight-decay", type=float, help="L2 penalty added to the gradients"
+                   + recipe_says("weight_decay"))
+    p.add_argument("--schedule", choices=["none", "step", "cosine"],
+                   help="learning-rate schedule over the epochs" + recipe_says("schedule"))
     p.add_argument("--resize", type=int, metavar="SIZE",
-                   help="resize images to SIZE x SIZE (default: the model's input size)")
+                   help="resize images to SIZE x SIZE and build the model for it"
+                        + recipe_says("input_size").replace("None", "the model's size"))
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                   help="random crop + horizontal flip")
-    p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a model build option, e.g. classic=True or width=0.5 (repeatable); "
-                        "see minicnn.models.options(MODEL)")
+                   help="random crop + horizontal flip" + recipe_says("augment"))
+    cli.add_options(p)
     p.add_argument("--profile", choices=recipes.PROFILES,
                    help="recipe profile (default: cpu on --device cpu, paper on --device gpu)")
-    p.add_argument("--device", choices=["cpu", "gpu"], default=None)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--limit-train", type=int, metavar="N", help="use the first N training images")
-    p.add_argument("--limit-test", type=int, metavar="N", help="use the first N test images")
-    p.add_argument("--out", help="output folder (default runs/MODEL-DATASET-TIMESTAMP)")
-    p.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint")
+    p.add_argument("--device", choices=["cpu", "gpu"], default=None,
+                   help="where the arrays live (default cpu; gpu needs CuPy and CUDA)")
+    p.add_argument("--seed", type=int, default=None, help="seed of weights, order, "
+                   "augmentation and dropout (default 0)")
+    p.add_argument("--limit-train", type=cli.positive_int, metavar="N",
+                   help="use the first N training images")
+    p.add_argument("--limit-test", type=cli.positive_int, metavar="N",
+                   help="use the first N test images")
+    p.add_argument("--out", help="output folder (default: a new runs/MODEL-DATASET-TIME; "
+                                 "runs/latest links to the newest)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="allow --out to be a folder that already holds a run")
+    p.add_argument("--resume", metavar="CKPT", help="continue the run of this checkpoint")
     p.add_argument("--no-download", action="store_true", help="never download datasets")
     return p.parse_args(argv)
-
-
-def parse_model_options(pairs):
-    """["width=0.5", "classic=True"] -> {"width": 0.5, "classic": True}."""
-    try:
-        return dict(models.split_option(pair) for pair in pairs)
-    except ValueError as error:
-        raise ValueError(f"--model-option {error}") from None
 
 
 def make_config(args):
     """The run's settings: the recipe, overridden by whatever was given on the command line."""
     device = args.device or "cpu"
     profile = args.profile or ("paper" if device == "gpu" else "cpu")
+    recipe = recipes.get(args.model, profile)
+    build = dict(recipe.build)
+    if args.resize is not None:  # an explicit size replaces the recipe's
+        build.pop("image_size", None)
+    build.update(dict(args.option))
     recipe = recipes.with_overrides(
-        recipes.get(args.model, profile), epochs=args.epochs, batch_size=args.batch_size,
+        recipe, epochs=args.epochs, batch_size=args.batch_size,
         optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, nesterov=args.nesterov,
         weight_decay=args.weight_decay, schedule=args.schedule, input_size=args.resize,
         augment=args.augment)
-    recipe = recipes.with_overrides(
-        recipe, build={**recipe.build, **parse_model_options(args.model_option)})
-    dataset = args.dataset or "fashion-mnist"
-    out = args.out or os.path.join(
-        "runs", f"{args.model}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
-    return {"model": args.model, "dataset": dataset, "profile": profile, **recipe.as_dict(),
-            "device": device, "seed": 0 if args.seed is None else args.seed,
-            "limit_train": args.limit_train, "limit_test": args.limit_test, "out": out,
-            "data_dir": args.data_dir, "download": not args.no_download}
+    settings = {**recipe.as_dict(), "build": build}
+    config = RunConfig(model=args.model, dataset=args.dataset or "fashion-mnist",
+                       profile=profile, device=device,
+                       seed=0 if args.seed is None else args.seed,
+                       limit_train=args.limit_train, limit_test=args.limit_test, out=args.out,
+                       data_dir=args.data_dir, download=not args.no_download, **settings)
+    return config.check()
 
 
 def resumed_config(args, saved):
-    """A resumed run keeps its saved settings; --epochs, --device, --data-dir and --out may
-    change (a longer run, another machine)."""
-    config = dict(saved)
-    for key in ("epochs", "device", "data_dir", "out"):
+    """The checkpoint's run config with the flags a resume may change applied. Raises
+    ValueError naming a flag that would change the run or a model name that differs."""
+    if args.model != saved.model:
+        raise ValueError(f"--resume {args.resume}: the checkpoint is a {saved.model} run, not "
+                         f"{args.model}; run `python -m minicnn.train {saved.model} --resume "
+                         f"{args.resume}`")
+    for key in FIXED_ON_RESUME:
         value = getattr(args, key)
-        if value is not None:
-            config[key] = value
+        if value is not None and value != getattr(saved, key):
+            raise _refused(key, getattr(saved, key))
+    if any(saved.build.get(key) != value for key, value in args.option):
+        raise _refused("option", saved.build)
+    if args.resize is not None and args.resize != saved.input_size:
+        raise _refused("resize", saved.input_size)
+    changes = {key: getattr(args, key) for key in RESUMABLE if getattr(args, key) is not None}
+    changes.setdefault("out", os.path.dirname(os.path.abspath(args.resume)))
     if args.no_download:
-        config["download"] = False
-    if config["out"] is None:
-        config["out"] = os.path.dirname(os.path.abspath(args.resume))
+        changes["download"] = False
+    return saved.replace(**changes).check()
+
+
+def _refused(key, saved_value):
+    flag = "--" + key.replace("_", "-")
+    return ValueError(f"{flag}: cannot change when resuming (the checkpoint's run has "
+                      f"{saved_value}); leave it out, or start a new run with --out")
+
+
+def holds_run(folder):
+    return any(os.path.exists(os.path.join(folder, name)) for name in training.OUTPUT_FILES)
+
+
+def prepare_out(config, args):
+    """Create the output folder (or check the given one). Returns the config with its out.
+
+    A default folder gets a new name, -2, -3 ... appended if that second's name is taken.
+    """
+    if config.out is None:
+        base = os.path.join("runs", f"{config.model}-{config.dataset}-"
+                                    f"{time.strftime('%Y%m%d-%H%M%S')}")
+        os.makedirs("runs", exist_ok=True)
+        out, count = base, 1
+        while True:
+            try:
+                os.mkdir(out)  # atomic: two runs in one second cannot both get `out`
+                break
+            except FileExistsError:
+                count += 1
+                out = f"{base}-{count}"
+        point_latest_at(out)
+        return config.replace(out=out)
+    out = config.out
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ValueError(f"--out {out}: is a file, not a folder; choose another --out")
+    if os.path.isdir(out) and holds_run(out) and not args.overwrite:
+        resumed_folder = os.path.dirname(os.path.abspath(args.resume or ""))
+        if not (args.resume and os.path.samefile(resumed_folder, out)):
+            raise ValueError(f"--out {out}: already holds a run; choose another --out, "
+                             "continue it with --resume, or replace it with --overwrite")
+    os.makedirs(out, exist_ok=True)
     return config
 
 
-def build_model(config, num_classes, in_channels):
-    """The model of the recipe; an explicit input size becomes the model's image_size."""
-    options = dict(config["build"])
-    if config["input_size"] is not None and "image_size" in models.options(config["model"]):
-        options["image_size"] = config["input_size"]
-    model = models.build(config["model"], num_classes=num_classes, in_channels=in_channels,
-                         **options)
-    return model
-
-
-def build_optimizer(config, model):
-    params = list(model.parameters())
-    if config["optimizer"] == "adam":
-        optimizer = optim.Adam(params, lr=config["lr"], weight_decay=config["weight_decay"])
-    else:
-        optimizer = optim.SGD(params, lr=config["lr"], momentum=config["momentum"],
-                              nesterov=config["nesterov"], weight_decay=config["weight_decay"])
-    if config["schedule"] == "cosine":
-        scheduler = optim.CosineAnnealingLR(optimizer, T_max=config["epochs"])
-    elif config["schedule"] == "step":
-        scheduler = optim.StepLR(optimizer, step_size=config["step_size"], gamma=config["gamma"])
-    else:
-        scheduler = None
-    return optimizer, scheduler
-
-
-def evaluate(model, batches, device="cpu"):
-    """Mean loss and accuracy of `model` over `batches`, in eval mode, without a graph."""
-    model.eval()
-    loss_sum, correct, seen = 0.0, 0, 0
-    with minicnn.no_grad():
-        for x, y in batches:
-            logits = model(minicnn.Tensor(backend.to_device(x, device)))
-            loss = F.softmax_cross_entropy(logits, backend.to_device(y, device))
-            loss_sum += loss.item() * len(y)
-            correct += int((backend.asnumpy(logits.data).argmax(axis=1) == y).sum())
-            seen += len(y)
-    model.train()
-    return loss_sum / max(seen, 1), correct / max(seen, 1)
-
-
-class InterruptFlag:
-    """Ctrl-C sets a flag that the loop checks after each step, so a checkpoint is only ever
-    taken between two whole steps; a second Ctrl-C stops at once."""
-
-    def __init__(self):
-        self.raised = False
-        self.previous = None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():  # signals need the main one
-            self.previous = signal.signal(signal.SIGINT, self.handle)
-        return self
-
-    def handle(self, signum, frame):
-        if self.raised:
-            raise KeyboardInterrupt
-        self.raised = True
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-        return False
-
-
-def save_checkpoint(path, model, optimizer, scheduler, config, position, history, running):
-    """position: (epoch, batch) of the next step to take; running: sums of the epoch so far."""
-    meta = {
-        "config": config,
-        "epoch": position[0],
-        "batch": position[1],
-        "running": running,
-        "history": history,
-        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "rng_state": rng.get_state(),
-    }
-    checkpoint.save(path, model.state_dict(), optimizer.state_dict(), meta)
-
-
-def epoch_line(row, total_epochs):
-    return (f"epoch {row['epoch']:>3}/{total_epochs}  train loss {row['train_loss']:.4f}  "
-            f"train acc {row['train_acc']:.4f}  test loss {row['test_loss']:.4f}  "
-            f"test acc {row['test_acc']:.4f}  {row['seconds']:.1f}s")
-
-
-def train_step(model, optimizer, x, y, device):
-    """One forward, backward and update on a batch. Returns (loss, number correct).
-
-    x: (B, C, H, W) float32, y: (B,) int64, both NumPy. The update is skipped, and
-    TrainingDiverged raised, when the loss is not finite: the weights stay as they were.
-    """
-    logits = model(minicnn.Tensor(backend.to_device(x, device)))
-    loss = F.softmax_cross_entropy(logits, backend.to_device(y, device))
-    value = loss.item()
-    if not math.isfinite(value):
-        raise TrainingDiverged(f"the loss became {value}")
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    correct = int((backend.asnumpy(logits.data).argmax(axis=1) == y).sum())
-    return value, correct
-
-
-def train(config, data, resume_state=None, on_step=None, log=print):
-    """Run (or continue) training. Returns "finished" or "interrupted".
-
-    data: a minicnn.data.Dataset. resume_state: (model_state, optimizer_state, meta) from
-    checkpoint.load. on_step(step): called after every optimiser step (tests use it).
-    Raises TrainingDiverged on a NaN or infinite loss.
-    """
-    device = config["device"]
-    backend.set_default_device(device)
-    minicnn.manual_seed(config["seed"])
-    model = build_model(config, data.num_classes, data.image_shape[0])
-    C, H, W = model.default_input_size
-    optimizer, scheduler = build_optimizer(config, model)
-    train_batches = Batches(data.train_x, data.train_y, config["batch_size"], data.mean,
-                            data.std, size=(H, W), shuffle=True, augment=config["augment"],
-                            seed=config["seed"])
-    test_batches = Batches(data.test_x, data.test_y, config["batch_size"], data.mean,
-                           data.std, size=(H, W))
-    config = {**config, "num_classes": data.num_classes, "class_names": list(data.class_names),
-              "input_shape": [C, H, W],
-              "mean": list(data.mean), "std": list(data.std)}
-    ckpt_path = os.path.join(config["out"], "checkpoint.npz")
-
-    start_epoch, start_batch, history = 0, 0, []
-    running = {"loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
-    if resume_state is not None:
-        model_state, optimizer_state, meta = resume_state
-        model.load_state_dict(model_state)
-        optimizer.load_state_dict(optimizer_state)
-        if scheduler is not None and meta["scheduler"] is not None:
-            scheduler.load_state_dict(meta["scheduler"])
-        rng.set_state(meta["rng_state"])
-        start_epoch, start_batch = meta["epoch"], meta["batch"]
-        history, running = meta["history"], meta["running"]
-        log(f"resuming at epoch {start_epoch + 1}, batch {start_batch + 1}/"
-            f"{len(train_batches)}")
-
-    os.makedirs(config["out"], exist_ok=True)
-    model.train()
-    steps_per_epoch = len(train_batches)
-    with InterruptFlag() as interrupt:
-        for epoch in range(start_epoch, config["epochs"]):
-            train_batches.set_epoch(epoch)
-            first = start_batch if epoch == start_epoch else 0
-            if first == 0:
-                running = {"loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
-            bar = tqdm(total=steps_per_epoch, initial=first, leave=False, unit="batch",
-                       desc=f"epoch {epoch + 1}/{config['epochs']}", dynamic_ncols=True)
-            started = time.perf_counter() - running["seconds"]
-            images_this_session, session_start = 0, time.perf_counter()
-            for batch_index, (x, y) in enumerate(train_batches.iterate(first), start=first):
-                step = epoch * steps_per_epoch + batch_index + 1
-                try:
-                    value, correct = train_step(model, optimizer, x, y, device)
-                except TrainingDiverged as error:
-                    bar.close()
-                    raise TrainingDiverged(
-                        f"{error} at step {step} (epoch {epoch + 1}, batch {batch_index + 1}/"
-                        f"{steps_per_epoch}); the run stopped. Try a lower learning rate, "
-                        f"e.g. --lr {optimizer.lr / 10:g}") from None
-                running["loss_sum"] += value * len(y)
-                running["correct"] += correct
-                running["seen"] += len(y)
-                images_this_session += len(y)
-                rate = images_this_session / max(time.perf_counter() - session_start, 1e-9)
-                bar.set_postfix(loss=f"{running['loss_sum'] / running['seen']:.4f}",
-                                img_s=f"{rate:.0f}", refresh=False)
-                bar.update(1)
-                if on_step is not None:
-                    on_step(step)
-                if interrupt.raised:
-                    bar.close()
-                    running["seconds"] = time.perf_counter() - started
-                    save_checkpoint(ckpt_path, model, optimizer, scheduler, config,
-                                    (epoch, batch_index + 1), history, running)
-                    log(interrupted_message(config, ckpt_path))
-                    return "interrupted"
-            bar.close()
-
-            test_loss, test_acc = evaluate(model, test_batches, device)
-            row = {"epoch": epoch + 1,
-                   "train_loss": running["loss_sum"] / max(running["seen"], 1),
-                   "train_acc": running["correct"] / max(running["seen"], 1),
-                   "test_loss": test_loss, "test_acc": test_acc,
-                   "seconds": time.perf_counter() - started, "lr": optimizer.lr}
-            history.append(row)
-            if scheduler is not None:
-                scheduler.step()
-            log(epoch_line(row, config["epochs"]))
-            running = {"loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
-            save_checkpoint(ckpt_path, model, optimizer, scheduler, config, (epoch + 1, 0),
-                            history, running)
-            metrics.write_all(config["out"], history,
-                              title=f"{config['model']} on {config['dataset']}")
-            if interrupt.raised and epoch + 1 < config["epochs"]:  # Ctrl-C during evaluation
-                log(interrupted_message(config, ckpt_path))
-                return "interrupted"
-    return "finished"
-
-
-def interrupted_message(config, ckpt_path):
-    return (f"\ninterrupted: checkpoint saved to {ckpt_path}\n"
-            f"resume with:  python -m minicnn.train {config['model']} "
-            f"--resume {shlex.quote(ckpt_path)}")
+def point_latest_at(out):
+    """Make `<parent>/latest` a link to the run folder `out`, replaced atomically."""
+    parent, name = os.path.split(out)
+    link = os.path.join(parent, "latest")
+    tmp = os.path.join(parent, f".latest-{os.getpid()}")
+    try:
+        if os.path.lexists(tmp):
+            os.remove(tmp)
+        os.symlink(name, tmp)
+        os.replace(tmp, link)
+    except OSError:  # a file system without links: the printed path still says where
+        pass
 
 
 def describe(config, data):
-    lines = [f"model {config['model']} ({config['profile']} recipe"
-             + (f", {config['build']}" if config["build"] else "") + f") on {data.name}: "
-             f"{len(data.train_x)} training / {len(data.test_x)} test images from {data.source}",
-             f"{config['epochs']} epochs, batch {config['batch_size']}, {config['optimizer']} "
-             f"lr {config['lr']:g}, schedule {config['schedule']}, weight decay "
-             f"{config['weight_decay']:g}, augment {config['augment']}, device "
-             f"{config['device']}, seed {config['seed']}, output {config['out']}"]
-    return "\n".join(lines)
+    sgd = (f" momentum {config.momentum:g}" + (" nesterov" if config.nesterov else "")
+           if config.optimizer == "sgd" else "")
+    build = f", {config.build}" if config.build else ""
+    return "\n".join([
+        f"model {config.model} ({config.profile} recipe{build}) on {data.name}: "
+        f"{len(data.train_x)} training / {len(data.test_x)} test images from {data.source}",
+        f"{config.epochs} epochs, batch {config.batch_size}, {config.optimizer}{sgd} lr "
+        f"{config.lr:g}, schedule {config.schedule}, weight decay {config.weight_decay:g}, "
+        f"augment {config.augment}, device {config.device}, seed {config.seed}",
+        f"output {config.out}"])
+
+
+def start(args):
+    """Everything before the loop: config, output folder, data. Returns (config, data,
+    resume_state), or a string saying why there is nothing to do."""
+    cli.check_model_name(args.model)
+    resume_state = None
+    if args.resume:
+        resume_state = checkpoint.load_run(args.resume)
+        config = resumed_config(args, resume_state[2]["config"])
+        if resume_state[2]["epoch"] >= config.epochs:
+            return (f"the run of {args.resume} already finished its {config.epochs} epochs; "
+                    f"nothing to do. To train longer, add --epochs {config.epochs * 2}")
+    else:
+        config = make_config(args)
+    if config.device == "gpu" and not backend.gpu_available():
+        raise ValueError("--device gpu: needs CuPy and a CUDA device, none is available here; "
+                         "pip install minicnn[gpu] on a machine with one, or use --device cpu")
+    data = load_dataset(config.dataset, config.data_dir, allow_download=config.download)
+    data.limit(config.limit_train, config.limit_test)
+    config = prepare_out(config, args)
+    return config, data, resume_state
+
+
+def run(argv=None):
+    args = parse_args(argv)
+    prepared = start(args)
+    if isinstance(prepared, str):
+        print(prepared)
+        return 0
+    config, data, resume_state = prepared
+    if data.notice:
+        print(data.notice)
+    print(describe(config, data))
+    try:
+        status = training.train(config, data, resume_state)
+    except training.TrainingDiverged as error:
+        return cli.fail(error, status=1)
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before the loop began
+        print(f"\ninterrupted: stopped at once; the last checkpoint saved (if any) is in "
+              f"{config.out}", file=sys.stderr)
+        return cli.INTERRUPTED
+    if status == "interrupted":
+        return cli.INTERRUPTED
+    ckpt = os.path.join(config.out, checkpoint.NAME)
+    print(f"done: checkpoint, metrics.csv, metrics.json and curves.png in {config.out}\n"
+          f"evaluate with:  python -m minicnn.evaluate {ckpt}")
+    return 0
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    resume_state = None
-    try:
-        if args.resume:
-            resume_state = checkpoint.load(args.resume)
-            config = resumed_config(args, resume_state[2]["config"])
-        else:
-            config = make_config(args)
-        data = load_dataset(config["dataset"], config["data_dir"],
-                            allow_download=config["download"])
-    except (DataNotFoundError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if config["device"] == "gpu" and not backend.gpu_available():
-        print("error: --device gpu needs CuPy and a CUDA device (pip install minicnn[gpu]); "
-              "none is available here", file=sys.stderr)
-        return 2
-    if data.notice:
-        print(data.notice)
-    data.limit(config["limit_train"], config["limit_test"])
-    print(describe(config, data))
-    try:
-        status = train(config, data, resume_state)
-    except TrainingDiverged as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except ValueError as error:  # e.g. an option the model does not take, a too-small size
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if status == "interrupted":
-        return 130
-    print(f"done: checkpoint, metrics.csv, metrics.json and curves.png in {config['out']}")
-    return 0
+    return cli.run(run, argv, interrupted="interrupted during start-up; nothing was saved")
 
 
 if __name__ == "__main__":

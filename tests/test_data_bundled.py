@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from minicnn.data import bundled, load_bundled, load_dataset
+from minicnn.data import bundled, load_bundled, load_dataset, make_bundled
 from minicnn.data.idx import read_idx
 from minicnn.data.sources import DataNotFoundError
 
@@ -36,11 +36,11 @@ def test_licence_notice_ships_with_the_files():
 
 def test_balanced_indices_draws_per_class_without_replacement():
     labels = np.repeat(np.arange(3), [5, 7, 9])
-    chosen = bundled.balanced_indices(labels, 4, np.random.default_rng(0))
+    chosen = make_bundled.balanced_indices(labels, 4, np.random.default_rng(0))
     assert len(set(chosen)) == 12 and list(chosen) == sorted(chosen)
     np.testing.assert_array_equal(np.bincount(labels[chosen]), [4, 4, 4])
     with pytest.raises(ValueError, match="only 5"):
-        bundled.balanced_indices(labels, 6, np.random.default_rng(0))
+        make_bundled.balanced_indices(labels, 6, np.random.default_rng(0))
 
 
 def test_regenerating_from_the_full_set_gives_the_same_images():
@@ -48,7 +48,7 @@ def test_regenerating_from_the_full_set_gives_the_same_images():
         full = load_dataset("fashion-mnist", allow_download=False, allow_bundled=False)
     except DataNotFoundError:
         pytest.skip("full Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
-    train_x, train_y, test_x, test_y = bundled.make_subset(full)
+    train_x, train_y, test_x, test_y = make_bundled.make_subset(full)
     shipped = load_bundled()
     np.testing.assert_array_equal(train_x, shipped.train_x[:, 0])
     np.testing.assert_array_equal(train_y, shipped.train_y)
@@ -61,9 +61,25 @@ def test_write_subset_round_trips_with_checksums(tmp_path):
     arrays = (rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
               np.arange(20, dtype=np.uint8) % 10,
               rng.integers(0, 256, (10, 28, 28), dtype=np.uint8), np.arange(10, dtype=np.uint8))
-    bundled.write_subset(arrays, str(tmp_path))
+    make_bundled.write_subset(arrays, str(tmp_path))
     assert sorted(bundled.recorded_sums(str(tmp_path))) == sorted(bundled.FILES.values())
     for (role, path), array in zip(bundled.paths(str(tmp_path)).items(), arrays):
         bundled.verify(path, folder=str(tmp_path))
         np.testing.assert_array_equal(read_idx(path), array)
     assert not [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
+
+
+def test_loader_and_regeneration_command_do_not_import_each_other():
+    """The runtime loader never imports the regeneration command (no datasets <-> bundled
+    cycle); `python -m minicnn.data.make_bundled --help` runs."""
+    import subprocess
+    import sys
+    code = ("import sys, minicnn.data; "
+            "assert 'minicnn.data.make_bundled' not in sys.modules, 'command imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    source = open(bundled.__file__).read()
+    code_only = source.split('"""', 2)[2]  # after the docstring
+    assert "datasets" not in code_only and "make_bundled" not in code_only
+    result = subprocess.run([sys.executable, "-m", "minicnn.data.make_bundled", "--help"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and "Regenerate" in result.stdout

@@ -202,10 +202,34 @@ def test_missing_dataset_lists_every_place(tmp_path, monkeypatch):
     files = {"archive": RemoteFile("cifar-10-python.tar.gz", "0" * 32)}
     spec = idx_spec("cifar10", files, mirrors=(f"file://{tmp_path}/no-server/",))
     with pytest.raises(DataNotFoundError) as caught:
-        find_or_download(spec, data_dir=tmp_path / "given")
+        find_or_download(spec)
     message = str(caught.value)
-    for place in ("given", "env", ".cache/minicnn/cifar10", "download from", "--data-dir"):
+    for place in ("env", ".cache/minicnn/cifar10", "download from", "--data-dir"):
         assert place in message
+
+
+@pytest.mark.parametrize("state, expected", [
+    ("missing", "does not exist"), ("file", "is not a folder"), ("empty", "holds none of"),
+    ("incomplete", "is incomplete: it needs all of")])
+def test_data_dir_that_lacks_the_data_is_an_error_not_a_fallback(tmp_path, monkeypatch, state,
+                                                                 expected):
+    """A --data-dir named by the user is the only place looked: no silent fallback to the
+    cache, $MINICNN_DATA or the bundled subset, which would train on other data than asked."""
+    files = write_idx_dataset(tmp_path / "full", tiny_idx_arrays())
+    monkeypatch.setenv("MINICNN_DATA", str(tmp_path / "full"))  # a copy the user did not name
+    given = tmp_path / "given"
+    if state == "file":
+        given.write_text("")
+    elif state in ("empty", "incomplete"):
+        given.mkdir()
+    if state == "incomplete":
+        shutil.copy(tmp_path / "full" / IDX_NAMES["train_images"], given)
+    spec = idx_spec("fashion-mnist", files)
+    with pytest.raises(DataNotFoundError) as caught:
+        load_dataset("fashion-mnist", data_dir=given, spec=spec, allow_download=False)
+    message = str(caught.value)
+    assert message.startswith(f"--data-dir {given}: {expected}")
+    assert "t10k-labels-idx1-ubyte.gz" in message or state in ("missing", "file")
 
 
 def test_fashion_mnist_falls_back_to_bundled_subset(tmp_path):

@@ -38,12 +38,13 @@ def test_options_input_and_weights_only(capsys):
 
 
 def test_bad_arguments_explain_themselves(capsys):
-    with pytest.raises(SystemExit, match="unknown model 'lenet6'; choose one of: lenet5"):
-        crosscheck.main(["lenet6"])
+    assert crosscheck.main(["lenet6"]) == 2
+    assert "unknown model 'lenet6'; did you mean lenet5?" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         crosscheck.main(["lenet5", "--input", "28x28"])
     assert "--input must be C,H,W" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="--option must be KEY=VALUE"):
+    with pytest.raises(SystemExit):
         crosscheck.main(["lenet5", "--option", "classic"])
-    with pytest.raises(SystemExit, match="unknown option"):
-        crosscheck.main(["lenet5", "--option", "depth=3"])
+    assert "--option must be KEY=VALUE" in capsys.readouterr().err
+    assert crosscheck.main(["lenet5", "--option", "depth=3"]) == 2
+    assert "unknown option" in capsys.readouterr().err

@@ -2,13 +2,15 @@
 
 `load_dataset("fashion-mnist")` returns a `Dataset` of uint8 NCHW images and int64 labels.
 When the full Fashion-MNIST is nowhere to be found, it falls back to the subset that ships
-inside the package (see `minicnn.data.bundled`) and says so in `Dataset.notice`.
+inside the package (see `minicnn.data.bundled`) and says so in `Dataset.notice`; never when
+a data_dir was given: a folder named by the user that lacks the files is an error.
 """
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from minicnn.data import bundled
 from minicnn.data.cifar import read_cifar
 from minicnn.data.idx import read_idx
 from minicnn.data.sources import DatasetSpec, RemoteFile, find_or_download, DataNotFoundError
@@ -144,7 +146,7 @@ def load_dataset(name="fashion-mnist", data_dir=None, allow_download=True, spec=
     try:
         paths, folder = find_or_download(spec, data_dir, allow_download, **kwargs)
     except DataNotFoundError as error:
-        if name == "fashion-mnist" and allow_bundled:
+        if name == "fashion-mnist" and allow_bundled and data_dir is None:
             return load_bundled(error.looked)
         raise
     mean, std = NORMALISATION[name]
@@ -162,9 +164,6 @@ def load_bundled(looked=()):
 
     looked: the places searched for the full set, listed in the notice.
     """
-    # Imported here, not at the top, so that `python -m minicnn.data.bundled` runs the module
-    # fresh instead of one the package already imported.
-    from minicnn.data import bundled
     paths = bundled.paths()
     for path in paths.values():
         bundled.verify(path)

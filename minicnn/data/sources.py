@@ -10,11 +10,12 @@ before use.
 import gzip
 import hashlib
 import os
-import tempfile
 import urllib.request
 from dataclasses import dataclass, field
 
 from tqdm import tqdm
+
+from minicnn.files import write_atomically
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -137,10 +138,10 @@ def download_file(url, remote, dest_dir, opener=urllib.request.urlopen, timeout=
     """
     os.makedirs(dest_dir, exist_ok=True)
     final_path = os.path.join(dest_dir, remote.name)
-    fd, tmp_path = tempfile.mkstemp(dir=dest_dir, prefix=remote.name + ".", suffix=".part")
-    try:
+
+    def fetch(tmp_path):
         digest = hashlib.md5()
-        with os.fdopen(fd, "wb") as out, opener(url, timeout=timeout) as response:
+        with open(tmp_path, "wb") as out, opener(url, timeout=timeout) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=remote.name) as bar:
                 for block in iter(lambda: response.read(1 << 16), b""):
@@ -151,11 +152,7 @@ def download_file(url, remote, dest_dir, opener=urllib.request.urlopen, timeout=
             raise ChecksumError(f"{url}: downloaded md5 {digest.hexdigest()} does not match the "
                                 f"published {remote.md5}; nothing was saved. Try again later "
                                 "or fetch the file by hand into --data-dir")
-        os.replace(tmp_path, final_path)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        raise
+    write_atomically(final_path, fetch)
     return final_path
 
 
@@ -184,10 +181,34 @@ def download(spec, opener=urllib.request.urlopen):
     return paths, dest_dir
 
 
+def check_data_dir(spec, data_dir):
+    """An explicit --data-dir must hold the whole dataset: raise DataNotFoundError saying what
+    is wrong with it (missing, not a folder, empty, incomplete) instead of looking elsewhere."""
+    folder = os.path.expanduser(str(data_dir))
+    if not os.path.exists(folder):
+        problem = "does not exist"
+    elif not os.path.isdir(folder):
+        problem = "is not a folder"
+    else:
+        wanted = [f.name for f in spec.files.values()]
+        present = max((sum(os.path.isfile(os.path.join(d, n)) for n in wanted)
+                       for d in (folder, os.path.join(folder, spec.name))))
+        if present == len(wanted):
+            return
+        problem = ("holds none of " if present == 0 else "is incomplete: it needs all of ")
+        problem += ", ".join(wanted) + f" (directly or in a sub-folder {spec.name}/)"
+    raise DataNotFoundError(f"--data-dir {folder}: {problem} for {spec.name}; put the files "
+                            "there, or leave out --data-dir to use the usual places",
+                            [f"{folder} (--data-dir)"])
+
+
 def find_or_download(spec, data_dir=None, allow_download=True, opener=urllib.request.urlopen):
     """Local copy first, else download. Returns ({role: path}, where) or raises
     DataNotFoundError with a message listing every place looked and why the download failed.
+    An explicit data_dir is the only place looked: missing or incomplete, it is an error.
     """
+    if data_dir is not None:
+        check_data_dir(spec, data_dir)
     paths, folder, looked = locate(spec, data_dir)
     if paths is not None:
         return paths, folder

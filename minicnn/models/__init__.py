@@ -13,6 +13,7 @@ the images to unless told otherwise.
 """
 
 import ast
+import difflib
 import inspect
 
 from .alexnet import AlexNet
@@ -68,12 +69,23 @@ def split_option(text):
         return key, value
 
 
-def build(name, num_classes=10, in_channels=1, **options_):
+def build(name, num_classes=10, in_channels=1, input_size=None, **options_):
     """Build model `name` for (N, in_channels, H, W) inputs and num_classes outputs.
 
+    input_size: None (the model's own default), an int S (S x S images) or (H, W). This is the
+    one rule turning an input size into a model: a model with an `image_size` option is built
+    for square inputs of that side (an explicit image_size that differs is an error); a model
+    without one adapts to any size by itself, and so does any model given non-square inputs.
     Raises ValueError for an unknown name, bad sizes, or an option the model does not take.
     """
     model_class, fixed = _lookup(name)
+    side = _square_side(name, input_size)
+    if side is not None and "image_size" in options(name):
+        given = options_.get("image_size")
+        if given is not None and given != side:
+            raise ValueError(f"{name}: image_size={given} and input size {side} disagree; "
+                             "give only one of them")
+        options_["image_size"] = side
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"{name}: num_classes must be a positive int, got {num_classes!r}")
     if not isinstance(in_channels, int) or in_channels < 1:
@@ -88,7 +100,29 @@ def build(name, num_classes=10, in_channels=1, **options_):
     return model_class(num_classes=num_classes, in_channels=in_channels, **fixed, **options_)
 
 
+def _square_side(name, input_size):
+    """The side of square inputs, or None (no size given, or H != W)."""
+    if input_size is None:
+        return None
+    size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+    if len(size) != 2 or not all(isinstance(s, int) and s >= 1 for s in size):
+        raise ValueError(f"{name}: input_size must be a positive int or (H, W), "
+                         f"got {input_size!r}")
+    return size[0] if size[0] == size[1] else None
+
+
+def check_name(name):
+    """Raise ValueError naming the closest model (`did you mean lenet5?`) for an unknown name."""
+    if name in _REGISTRY:
+        return name
+    ratio = {n: difflib.SequenceMatcher(None, str(name).lower(), n).ratio() for n in names()}
+    best = max(ratio.values())
+    close = [n for n in names() if ratio[n] >= max(best - 0.02, 0.6)]  # the nearest, tied
+    hint = (f"did you mean {' or '.join(close)}?" if close
+            else f"choose one of: {', '.join(names())}")
+    raise ValueError(f"unknown model {name!r}; {hint}")
+
+
 def _lookup(name):
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(names())}")
+    check_name(name)
     return _REGISTRY[name]

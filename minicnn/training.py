@@ -1,0 +1,279 @@
+"""The training loop: run an epoch, evaluate, log, save. `train(config, data)` reads top to
+bottom like nanoGPT's train.py; `python -m minicnn.train` is its command-line front.
+
+Every epoch ends with a checkpoint (`checkpoint.npz`), `metrics.csv`, `metrics.json` and
+`curves.png` in `config.out`. Ctrl-C or SIGTERM (a timeout, Slurm, `docker stop`) finishes the
+current step, saves a checkpoint and returns "interrupted"; a resumed run ends with the same
+weights as an uninterrupted one, because the data order and augmentation of each batch are
+drawn from (seed, epoch, batch) and the checkpoint carries the dropout generator's state.
+"""
+import math
+import os
+import shlex
+import signal
+import threading
+import time
+
+from tqdm import tqdm
+
+import minicnn
+import minicnn.functional as F
+from minicnn import backend, checkpoint, files, inference, metrics, optim, rng
+from minicnn.data import Batches
+
+DIVERGENCE_FACTOR = 100.0  # warn when the loss is this many times its first value
+OUTPUT_FILES = (checkpoint.NAME,) + metrics.FILES
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def build_optimizer(config, model):
+    """The optimiser and learning-rate schedule of the run (scheduler None for "none")."""
+    params = list(model.parameters())
+    if config.optimizer == "adam":
+        optimizer = optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    else:
+        optimizer = optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                              nesterov=config.nesterov, weight_decay=config.weight_decay)
+    if config.schedule == "cosine":
+        scheduler = optim.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    elif config.schedule == "step":
+        scheduler = optim.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
+    else:
+        scheduler = None
+    return optimizer, scheduler
+
+
+def train_step(model, optimizer, x, y, device):
+    """One forward, backward and update on a batch. Returns (loss, number correct).
+
+    x: (B, C, H, W) float32, y: (B,) int64, both NumPy. The update is skipped, and
+    TrainingDiverged raised, when the loss is not finite: the weights stay as they were.
+    """
+    logits = model(minicnn.Tensor(backend.to_device(x, device)))
+    loss = F.softmax_cross_entropy(logits, backend.to_device(y, device))
+    value = loss.item()
+    if not math.isfinite(value):
+        raise TrainingDiverged(f"the loss became {value}")
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    correct = int((backend.asnumpy(logits.data).argmax(axis=1) == y).sum())
+    return value, correct
+
+
+def evaluate(model, batches, device="cpu"):
+    """Mean loss and accuracy of `model` over `batches`, in eval mode, without a graph."""
+    logits, labels = inference.logits_of_batches(model, batches, device)
+    if len(labels) == 0:
+        return 0.0, 0.0
+    with minicnn.no_grad():
+        loss = F.softmax_cross_entropy(logits, labels).item()
+    return loss, float((logits.argmax(axis=1) == labels).mean())
+
+
+class StopSignals:
+    """Ctrl-C (SIGINT) and SIGTERM set a flag that the loop checks after each step, so a
+    checkpoint is only ever taken between two whole steps; a second signal stops at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.received = None  # the signal number, once one came
+        self.previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():  # signals need the main one
+            for signum in self.SIGNALS:
+                self.previous[signum] = signal.signal(signum, self.handle)
+        return self
+
+    def handle(self, signum, frame):
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signum
+
+    def __exit__(self, *exc):
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        return False
+
+
+class Progress:
+    """A tqdm bar when stderr is a terminal; otherwise (a pipe, a file, a notebook log) one
+    plain line every tenth of the epoch, never carriage-return frames."""
+
+    def __init__(self, epoch, epochs, total, first, log):
+        self.bar = tqdm(total=total, initial=first, leave=False, unit="batch", disable=None,
+                        desc=f"epoch {epoch}/{epochs}", dynamic_ncols=True)
+        self.epoch, self.epochs, self.total, self.log = epoch, epochs, total, log
+        self.every = max(1, total // 10)
+
+    def update(self, batch, loss, images_per_second):
+        """After batch number `batch` (1-based): loss is the epoch's mean so far."""
+        if not self.bar.disable:
+            self.bar.set_postfix(loss=f"{loss:.4g}", img_s=f"{images_per_second:.0f}",
+                                 refresh=False)
+            self.bar.update(1)
+        elif batch % self.every == 0 and batch < self.total:
+            self.log(f"  epoch {self.epoch}/{self.epochs} batch {batch}/{self.total}  "
+                     f"loss {loss:.4g}  {images_per_second:.0f} img/s")
+
+    def close(self):
+        self.bar.close()
+
+
+def epoch_line(row, total_epochs):
+    """One line per epoch that fits an 80-column terminal, even for exploded losses (.4g),
+    runs of 999 epochs and epochs of hours."""
+    seconds = row["seconds"]
+    duration = f"{seconds:.0f}s" if seconds < 1000 else f"{seconds / 60:.0f}m"
+    width = len(str(total_epochs))
+    return (f"epoch {row['epoch']:>{width}}/{total_epochs}  loss {row['train_loss']:<6.4g} "
+            f"acc {row['train_acc']:.4f}  test loss {row['test_loss']:<6.4g} "
+            f"acc {row['test_acc']:.4f}  {duration}")
+
+
+def divergence_warning(loss, first_loss, lr):
+    return (f"warning: the loss {loss:.4g} is {loss / first_loss:.3g} times its first value "
+            f"{first_loss:.4g}: training is diverging; stop it (Ctrl-C) and try a lower "
+            f"learning rate, e.g. --lr {lr / 10:g}")
+
+
+def save_checkpoint(path, model, optimizer, scheduler, config, position, history, running,
+                    first_loss=None):
+    """position: (epoch, batch) of the next step to take; running: sums of the epoch so far."""
+    meta = {
+        "config": config.to_dict(),
+        "epoch": position[0],
+        "batch": position[1],
+        "running": running,
+        "history": history,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "rng_state": rng.get_state(),
+        "first_loss": first_loss,
+    }
+    checkpoint.save(path, model.state_dict(), optimizer.state_dict(), meta)
+
+
+def interrupted_message(config, ckpt_path, signum=signal.SIGINT):
+    name = signal.Signals(signum).name
+    return (f"\n{name}: checkpoint saved to {ckpt_path}\n"
+            f"resume with:  python -m minicnn.train {config.model} "
+            f"--resume {shlex.quote(ckpt_path)}")
+
+
+def _fresh_sums():
+    return {"loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
+
+
+def train(config, data, resume_state=None, on_step=None, log=print, extra_metrics=()):
+    """Run (or continue) training. Returns "finished" or "interrupted".
+
+    config: a RunConfig. data: a minicnn.data.Dataset. resume_state: (model_state,
+    optimizer_state, meta) from checkpoint.load_run. on_step(step): called after every
+    optimiser step (tests use it). extra_metrics: functions f(model, optimizer) -> dict,
+    called at the end of each epoch; their values join the epoch's row in metrics.csv/json.
+    Raises TrainingDiverged on a NaN or infinite loss.
+    """
+    # -- model, optimiser and data ------------------------------------------------------------
+    device = config.device
+    backend.set_default_device(device)
+    minicnn.manual_seed(config.seed)
+    model = config.build_model(data.num_classes, data.image_shape[0])
+    C, H, W = model.default_input_size
+    optimizer, scheduler = build_optimizer(config, model)
+    train_batches = Batches(data.train_x, data.train_y, config.batch_size, data.mean,
+                            data.std, size=(H, W), shuffle=True, augment=config.augment,
+                            seed=config.seed)
+    test_batches = Batches(data.test_x, data.test_y, config.batch_size, data.mean,
+                           data.std, size=(H, W))
+    config = config.replace(num_classes=data.num_classes, class_names=list(data.class_names),
+                            input_shape=[C, H, W], mean=list(data.mean), std=list(data.std))
+    ckpt_path = os.path.join(config.out, checkpoint.NAME)
+
+    # -- where we start: the beginning, or the checkpoint's step -----------------------------
+    start_epoch, start_batch, history, first_loss = 0, 0, [], None
+    running = _fresh_sums()
+    if resume_state is not None:
+        model_state, optimizer_state, meta = resume_state
+        model.load_state_dict(model_state)
+        optimizer.load_state_dict(optimizer_state)
+        if scheduler is not None and meta["scheduler"] is not None:
+            scheduler.load_state_dict(meta["scheduler"])
+        rng.set_state(meta["rng_state"])
+        start_epoch, start_batch = meta["epoch"], meta["batch"]
+        history, running = meta["history"], meta["running"]
+        first_loss = meta.get("first_loss")
+        log(f"resuming at epoch {start_epoch + 1}, batch {start_batch + 1}/"
+            f"{len(train_batches)}")
+    os.makedirs(config.out, exist_ok=True)
+    files.remove_stale_temporaries(config.out, OUTPUT_FILES)  # left by a killed run
+    warned = False
+
+    # -- the loop: epochs of steps, then evaluate, log and save -----------------------------
+    model.train()
+    steps_per_epoch = len(train_batches)
+    with StopSignals() as stop:
+        for epoch in range(start_epoch, config.epochs):
+            train_batches.set_epoch(epoch)
+            first = start_batch if epoch == start_epoch else 0
+            if first == 0:
+                running = _fresh_sums()
+            progress = Progress(epoch + 1, config.epochs, steps_per_epoch, first, log)
+            started = time.perf_counter() - running["seconds"]
+            images_this_session, session_start = 0, time.perf_counter()
+            for batch_index, (x, y) in enumerate(train_batches.iterate(first), start=first):
+                step = epoch * steps_per_epoch + batch_index + 1
+                try:
+                    value, correct = train_step(model, optimizer, x, y, device)
+                except TrainingDiverged as error:
+                    progress.close()
+                    raise TrainingDiverged(
+                        f"{error} at step {step} (epoch {epoch + 1}, batch {batch_index + 1}/"
+                        f"{steps_per_epoch}); the run stopped. Try a lower learning rate, "
+                        f"e.g. --lr {optimizer.lr / 10:g}") from None
+                if first_loss is None:
+                    first_loss = value
+                elif value > DIVERGENCE_FACTOR * first_loss and not warned:
+                    log(divergence_warning(value, first_loss, optimizer.lr))
+                    warned = True
+                running["loss_sum"] += value * len(y)
+                running["correct"] += correct
+                running["seen"] += len(y)
+                images_this_session += len(y)
+                rate = images_this_session / max(time.perf_counter() - session_start, 1e-9)
+                progress.update(batch_index + 1, running["loss_sum"] / running["seen"], rate)
+                if on_step is not None:
+                    on_step(step)
+                if stop.received is not None:
+                    progress.close()
+                    running["seconds"] = time.perf_counter() - started
+                    save_checkpoint(ckpt_path, model, optimizer, scheduler, config,
+                                    (epoch, batch_index + 1), history, running, first_loss)
+                    log(interrupted_message(config, ckpt_path, stop.received))
+                    return "interrupted"
+            progress.close()
+
+            test_loss, test_acc = evaluate(model, test_batches, device)
+            row = {"epoch": epoch + 1,
+                   "train_loss": running["loss_sum"] / max(running["seen"], 1),
+                   "train_acc": running["correct"] / max(running["seen"], 1),
+                   "test_loss": test_loss, "test_acc": test_acc,
+                   "seconds": time.perf_counter() - started, "lr": optimizer.lr}
+            for extra in extra_metrics:  # e.g. gradient statistics
+                row.update(extra(model, optimizer))
+            history.append(row)
+            if scheduler is not None:
+                scheduler.step()
+            log(epoch_line(row, config.epochs))
+            running = _fresh_sums()
+            save_checkpoint(ckpt_path, model, optimizer, scheduler, config, (epoch + 1, 0),
+                            history, running, first_loss)
+            metrics.write_all(config.out, history, title=f"{config.model} on {config.dataset}")
+            if stop.received is not None and epoch + 1 < config.epochs:  # during evaluation
+                log(interrupted_message(config, ckpt_path, stop.received))
+                return "interrupted"
+    return "finished"
