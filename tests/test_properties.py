@@ -13,15 +13,14 @@ import os
 import numpy as np
 import pytest
 
-hypothesis = pytest.importorskip("hypothesis", reason="hypothesis is not installed (test extra)")
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from hypothesis.extra import numpy as hnp  # noqa: E402
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
-import minicnn  # noqa: E402
-import minicnn.functional as F  # noqa: E402
-from minicnn.kernels import conv_output_size  # noqa: E402
-from minicnn.ops.basic import sum_to  # noqa: E402
+import minicnn
+import minicnn.functional as F
+from minicnn.kernels import conv_output_size
+from minicnn.ops.basic import sum_to
 
 try:
     import torch
