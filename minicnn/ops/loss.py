@@ -27,6 +27,11 @@ class Softmax(Function):
         return self.y * (gy - (gy * self.y).sum(axis=self.axis, keepdims=True))
 
 
+def softmax(x, axis=-1):
+    """exp(x) / sum(exp(x)) along `axis`, computed stably."""
+    return Softmax(axis)(x)
+
+
 class LogSoftmax(Function):
     name = "log_softmax"
 
@@ -40,6 +45,11 @@ class LogSoftmax(Function):
     def backward(self, gy):
         xp = backend.get_array_module(gy)
         return gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)
+
+
+def log_softmax(x, axis=-1):
+    """log(softmax(x)) along `axis`, computed stably (no log of 0)."""
+    return LogSoftmax(axis)(x)
 
 
 class SoftmaxCrossEntropy(Function):
@@ -69,6 +79,18 @@ class SoftmaxCrossEntropy(Function):
         return (self.softmax - self.probs_target) * (gy / N)
 
 
+def softmax_cross_entropy(logits, target):
+    """Mean cross-entropy of softmax(logits) against `target`.
+
+    Args:
+        logits: (N, K) scores.
+        target: (N,) integer class labels in [0, K), or (N, K) probabilities (one-hot or soft).
+    Returns:
+        A scalar Tensor. Stable for large logits (|z| ~ 1e4): it never exponentiates z itself.
+    """
+    return SoftmaxCrossEntropy(target)(logits)
+
+
 def _target_probabilities(target, logits):
     """Integer labels (N,) -> one-hot (N, K); a float (N, K) target is used as given."""
     xp = backend.get_array_module(logits)
@@ -91,25 +113,3 @@ def _target_probabilities(target, logits):
         raise ShapeError(f"softmax_cross_entropy: probability targets must match logits "
                          f"{logits.shape}, got {target.shape}")
     return target.astype(logits.dtype, copy=False)
-
-
-def softmax(x, axis=-1):
-    """exp(x) / sum(exp(x)) along `axis`, computed stably."""
-    return Softmax(axis)(x)
-
-
-def log_softmax(x, axis=-1):
-    """log(softmax(x)) along `axis`, computed stably (no log of 0)."""
-    return LogSoftmax(axis)(x)
-
-
-def softmax_cross_entropy(logits, target):
-    """Mean cross-entropy of softmax(logits) against `target`.
-
-    Args:
-        logits: (N, K) scores.
-        target: (N,) integer class labels in [0, K), or (N, K) probabilities (one-hot or soft).
-    Returns:
-        A scalar Tensor. Stable for large logits (|z| ~ 1e4): it never exponentiates z itself.
-    """
-    return SoftmaxCrossEntropy(target)(logits)
