@@ -42,6 +42,12 @@ def test_integer_logits_are_promoted_to_float32():
         np.testing.assert_allclose(loss.item(), theirs.item(), rtol=1e-6)
 
 
+def test_float_class_labels_get_a_clear_error():
+    with pytest.raises(minicnn.DTypeError, match=r"^softmax_cross_entropy: class labels must "
+                                                 r"be integers.*np.array"):
+        F.softmax_cross_entropy(np.zeros((2, 3)), T([0, 2]))
+
+
 @pytest.mark.parametrize("op", [F.relu, F.sigmoid, F.exp, lambda x: x + 1, F.flatten],
                          ids=["relu", "sigmoid", "exp", "add", "flatten"])
 def test_integer_inputs_compute_in_float32(op):

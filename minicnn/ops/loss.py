@@ -1,7 +1,7 @@
 """Softmax, log-softmax and the fused softmax cross-entropy loss."""
 from minicnn import backend
 from minicnn.core import Function, Tensor
-from minicnn.errors import ShapeError
+from minicnn.errors import DTypeError, ShapeError
 
 
 def _log_softmax_array(x, axis):
@@ -109,6 +109,10 @@ def _target_probabilities(target, logits):
         one_hot = xp.zeros((N, K), dtype=logits.dtype)
         one_hot[xp.arange(N), target] = 1
         return one_hot
+    if target.shape == (N,):  # float class labels, e.g. Tensor([0, 2]) (lists become float32)
+        raise DTypeError(f"softmax_cross_entropy: class labels must be integers, got "
+                         f"{target.dtype} of shape {target.shape}; pass np.array(labels) or "
+                         f"labels.astype('int64')")
     if target.shape != logits.shape:
         raise ShapeError(f"softmax_cross_entropy: probability targets must match logits "
                          f"{logits.shape}, got {target.shape}")
