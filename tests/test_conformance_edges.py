@@ -126,3 +126,15 @@ def test_backward_of_a_scalar_still_needs_no_gradient_argument():
     x = minicnn.Tensor(np.array([1.0, 2.0]), requires_grad=True)
     (x * x).sum().backward()
     np.testing.assert_array_equal(x.grad, [2.0, 4.0])
+
+
+def test_dropout_and_a_small_network_run_on_an_empty_batch():
+    from minicnn import nn
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Flatten(), nn.Dropout(0.5), nn.Linear(8, 3))
+    y = net(minicnn.Tensor(np.zeros((0, 1, 4, 4), dtype=np.float32)))
+    assert y.shape == (0, 3)
+    loss = minicnn.functional.softmax_cross_entropy(y, np.zeros(0, dtype=np.int64))
+    assert np.isnan(loss.item())  # the mean over no sample, as torch gives
+    loss.backward()
+    assert all(p.grad.shape == p.shape and not p.grad.any() for p in net.parameters())

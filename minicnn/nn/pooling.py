@@ -5,7 +5,7 @@ from minicnn.ops.utils import compact_padding, pair, padding4
 
 
 def _window_arguments(layer, kernel_size, stride, padding):
-    """Normalised (kernel_size, stride, padding) of a pooling layer; stride defaults to the kernel."""
+    """Normalised (kernel_size, stride, padding) of a pool layer; stride defaults to kernel."""
     kernel_size = pair(kernel_size, layer, "kernel_size")
     stride = kernel_size if stride is None else pair(stride, layer, "stride")
     return kernel_size, stride, compact_padding(padding4(padding, layer))

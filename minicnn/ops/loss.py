@@ -1,7 +1,7 @@
 """Softmax, log-softmax and the fused softmax cross-entropy loss."""
 from minicnn import backend
 from minicnn.core import Function, Tensor
-from minicnn.errors import ShapeError
+from minicnn.errors import DTypeError, ShapeError
 
 
 def _log_softmax_array(x, axis):
@@ -27,6 +27,11 @@ class Softmax(Function):
         return self.y * (gy - (gy * self.y).sum(axis=self.axis, keepdims=True))
 
 
+def softmax(x, axis=-1):
+    """exp(x) / sum(exp(x)) along `axis`, computed stably."""
+    return Softmax(axis)(x)
+
+
 class LogSoftmax(Function):
     name = "log_softmax"
 
@@ -40,6 +45,11 @@ class LogSoftmax(Function):
     def backward(self, gy):
         xp = backend.get_array_module(gy)
         return gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)
+
+
+def log_softmax(x, axis=-1):
+    """log(softmax(x)) along `axis`, computed stably (no log of 0)."""
+    return LogSoftmax(axis)(x)
 
 
 class SoftmaxCrossEntropy(Function):
@@ -69,6 +79,18 @@ class SoftmaxCrossEntropy(Function):
         return (self.softmax - self.probs_target) * (gy / N)
 
 
+def softmax_cross_entropy(logits, target):
+    """Mean cross-entropy of softmax(logits) against `target`.
+
+    Args:
+        logits: (N, K) scores.
+        target: (N,) integer class labels in [0, K), or (N, K) probabilities (one-hot or soft).
+    Returns:
+        A scalar Tensor. Stable for large logits (|z| ~ 1e4): it never exponentiates z itself.
+    """
+    return SoftmaxCrossEntropy(target)(logits)
+
+
 def _target_probabilities(target, logits):
     """Integer labels (N,) -> one-hot (N, K); a float (N, K) target is used as given."""
     xp = backend.get_array_module(logits)
@@ -87,29 +109,11 @@ def _target_probabilities(target, logits):
         one_hot = xp.zeros((N, K), dtype=logits.dtype)
         one_hot[xp.arange(N), target] = 1
         return one_hot
+    if target.shape == (N,):  # float class labels, e.g. Tensor([0, 2]) (lists become float32)
+        raise DTypeError(f"softmax_cross_entropy: class labels must be integers, got "
+                         f"{target.dtype} of shape {target.shape}; pass np.array(labels) or "
+                         f"labels.astype('int64')")
     if target.shape != logits.shape:
         raise ShapeError(f"softmax_cross_entropy: probability targets must match logits "
                          f"{logits.shape}, got {target.shape}")
     return target.astype(logits.dtype, copy=False)
-
-
-def softmax(x, axis=-1):
-    """exp(x) / sum(exp(x)) along `axis`, computed stably."""
-    return Softmax(axis)(x)
-
-
-def log_softmax(x, axis=-1):
-    """log(softmax(x)) along `axis`, computed stably (no log of 0)."""
-    return LogSoftmax(axis)(x)
-
-
-def softmax_cross_entropy(logits, target):
-    """Mean cross-entropy of softmax(logits) against `target`.
-
-    Args:
-        logits: (N, K) scores.
-        target: (N,) integer class labels in [0, K), or (N, K) probabilities (one-hot or soft).
-    Returns:
-        A scalar Tensor. Stable for large logits (|z| ~ 1e4): it never exponentiates z itself.
-    """
-    return SoftmaxCrossEntropy(target)(logits)

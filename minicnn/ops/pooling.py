@@ -48,6 +48,16 @@ class MaxPool2d(_Pool2d):
                                          self.SH, self.SW, self.pads)
 
 
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    """Max pooling. x (N, C, H, W) -> (N, C, OH, OW); stride defaults to kernel_size.
+
+    padding: int, (PH, PW) or ((PT, PB), (PL, PR)); padded positions never win (they are -inf).
+    Overlapping windows (AlexNet's 3x3 stride 2) route each gradient to its window's maximum and
+    add up where windows share an input.
+    """
+    return MaxPool2d(kernel_size, stride, padding)(x)
+
+
 class AvgPool2d(_Pool2d):
     """Each output is the mean of its window.
 
@@ -80,6 +90,11 @@ class AvgPool2d(_Pool2d):
         return windows.sum(axis=(4, 5))[0, 0]
 
 
+def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True):
+    """Average pooling. x (N, C, H, W) -> (N, C, OH, OW); see `AvgPool2d` for the padding rule."""
+    return AvgPool2d(kernel_size, stride, padding, count_include_pad)(x)
+
+
 class GlobalAvgPool2d(Function):
     """(N, C, H, W) -> (N, C): the mean of each feature map (NiN, GoogLeNet, ResNet heads)."""
     name = "global_avg_pool2d"
@@ -93,6 +108,11 @@ class GlobalAvgPool2d(Function):
         xp = backend.get_array_module(gy)
         H, W = self.x_shape[2:]
         return xp.broadcast_to((gy / (H * W))[:, :, None, None], self.x_shape).copy()
+
+
+def global_avg_pool2d(x):
+    """(N, C, H, W) -> (N, C) mean over each feature map."""
+    return GlobalAvgPool2d()(x)
 
 
 class GlobalMaxPool2d(Function):
@@ -114,26 +134,6 @@ class GlobalMaxPool2d(Function):
         gx = xp.zeros((N, C, self.x_shape[2] * self.x_shape[3]), dtype=gy.dtype)
         xp.put_along_axis(gx, self.argmax[..., None], gy[..., None], axis=-1)
         return gx.reshape(self.x_shape)
-
-
-def max_pool2d(x, kernel_size, stride=None, padding=0):
-    """Max pooling. x (N, C, H, W) -> (N, C, OH, OW); stride defaults to kernel_size.
-
-    padding: int, (PH, PW) or ((PT, PB), (PL, PR)); padded positions never win (they are -inf).
-    Overlapping windows (AlexNet's 3x3 stride 2) route each gradient to its window's maximum and
-    add up where windows share an input.
-    """
-    return MaxPool2d(kernel_size, stride, padding)(x)
-
-
-def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True):
-    """Average pooling. x (N, C, H, W) -> (N, C, OH, OW); see `AvgPool2d` for the padding rule."""
-    return AvgPool2d(kernel_size, stride, padding, count_include_pad)(x)
-
-
-def global_avg_pool2d(x):
-    """(N, C, H, W) -> (N, C) mean over each feature map."""
-    return GlobalAvgPool2d()(x)
 
 
 def global_max_pool2d(x):
