@@ -82,3 +82,16 @@ def test_recording_keeps_the_models_output_and_the_users_own_hooks():
     assert seen == [(2, 2)] and len(calls) == 5
     assert len(model.head[1]._forward_hooks) == 1  # the user's hook is still there
     handle.remove()
+
+
+def test_the_recorder_the_conventions_and_the_commands_load_no_tensorflow():
+    """Only `minicnn.interop.tensorflow` (and the Keras modules it gathers) may import TF."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, minicnn.layer_calls, minicnn.interop.tf_conventions, minicnn.summary, "
+             "minicnn.crosscheck; print(sorted(m for m in sys.modules "
+             "if m.split('.')[0] in ('tensorflow', 'keras')))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -15,19 +15,11 @@ import functools
 import numpy as np
 
 from minicnn import nn
+from minicnn.interop import tf_conventions as conventions
 from minicnn.interop.keras_layers import (
     ConstantPadding2D,
     GroupedConv2D,
     LocalResponseNormalization,
-)
-from minicnn.interop.tf_conventions import (
-    bn_momentum_to_keras,
-    conv_weight_from_keras,
-    conv_weight_to_keras,
-    linear_weight_from_keras,
-    linear_weight_to_keras,
-    lrn_to_tf,
-    tf_same_padding,
 )
 from minicnn.interop.tf_import import keras
 from minicnn.layer_calls import leaf_call_names
@@ -131,7 +123,7 @@ class TwinBuilder:
     def _pad(self, x, pads, kernel, stride, name, value=0.0):
         """Keras padding for minicnn's explicit pads: 'valid', 'same' when TF's 'same' gives the
         same pixels, otherwise a padding layer followed by 'valid'."""
-        same = sum(tf_same_padding(x.tensor.shape[1:3], kernel, stride), ())
+        same = sum(conventions.tf_same_padding(x.tensor.shape[1:3], kernel, stride), ())
         if pads == (0, 0, 0, 0):
             return x.tensor, "valid"
         if pads == same:
@@ -151,8 +143,9 @@ class TwinBuilder:
             module.out_channels, kernel, stride, padding, groups=module.groups,
             use_bias=module.bias is not None, name=name, dtype=self.dtype))
         output = layer(tensor)
-        self._link_once(module, layer, [("weight", layer.kernel, conv_weight_to_keras,
-                                         conv_weight_from_keras)] + self._bias_link(module, layer))
+        weight = ("weight", layer.kernel, conventions.conv_weight_to_keras,
+                  conventions.conv_weight_from_keras)
+        self._link_once(module, layer, [weight] + self._bias_link(module, layer))
         return KerasValue(output, "nhwc", None)
 
     def _linear(self, module, x, name):
@@ -163,8 +156,8 @@ class TwinBuilder:
         layer = self._weighted_layer(module, lambda: keras.layers.Dense(
             module.out_features, use_bias=module.bias is not None, name=name, dtype=self.dtype))
         output = layer(x.tensor)
-        to_keras = functools.partial(linear_weight_to_keras, flat_chw=chw)
-        from_keras = functools.partial(linear_weight_from_keras, flat_chw=chw)
+        to_keras = functools.partial(conventions.linear_weight_to_keras, flat_chw=chw)
+        from_keras = functools.partial(conventions.linear_weight_from_keras, flat_chw=chw)
         self._link_once(module, layer, [("weight", layer.kernel, to_keras, from_keras)]
                         + self._bias_link(module, layer))
         return KerasValue(output, "flat", None)
@@ -174,7 +167,7 @@ class TwinBuilder:
             raise NotImplementedError(f"keras_twin: BatchNorm {name!r} after a Flatten of a "
                                       f"feature map would need its features permuted")
         layer = self._weighted_layer(module, lambda: keras.layers.BatchNormalization(
-            axis=-1, momentum=bn_momentum_to_keras(module.momentum), epsilon=module.eps,
+            axis=-1, momentum=conventions.bn_momentum_to_keras(module.momentum), epsilon=module.eps,
             name=name, dtype=self.dtype))
         output = layer(x.tensor)
         same = (lambda a: a, lambda a: a)
@@ -197,7 +190,7 @@ class TwinBuilder:
         kernel = pair(module.kernel_size)
         stride = kernel if module.stride is None else pair(module.stride)
         pads = padding4(module.padding)
-        same = sum(tf_same_padding(x.tensor.shape[1:3], kernel, stride), ())
+        same = sum(conventions.tf_same_padding(x.tensor.shape[1:3], kernel, stride), ())
         if pads != (0, 0, 0, 0) and not module.count_include_pad and pads != same:
             raise NotImplementedError(
                 f"keras_twin: AvgPool2d {name!r} excludes a padding {pads} that is not "
@@ -215,7 +208,7 @@ class TwinBuilder:
         return KerasValue(layer(tensor), "nhwc", None)
 
     def _lrn(self, module, x, name):
-        params = lrn_to_tf(module.size, module.alpha, module.beta, module.k)
+        params = conventions.lrn_to_tf(module.size, module.alpha, module.beta, module.k)
         layer = LocalResponseNormalization(**params, name=name, dtype=self.dtype)
         return KerasValue(layer(x.tensor), "nhwc", None)
 
