@@ -1,0 +1,207 @@
+"""The CUDA kernels of kernels/cuda/: they compile, export what kernels/cuda.py loads, and
+compute what their NumPy references compute.
+
+Three ways of running them, one test each:
+  * nvcc compiles every .cu file for sm_90 (H100) to PTX (skipped when nvcc is missing);
+  * "emulated": the host C++ compiler runs the same source thread by thread on the CPU
+    (tests/cuda_emulation.py), through kernels/cuda.py's own wrappers;
+  * "gpu": CuPy compiles them with NVRTC and runs them on a CUDA device (marked `gpu`; skipped
+    without CuPy and a device).
+"""
+import pathlib
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+import minicnn
+import minicnn.functional as F
+from minicnn import backend
+from minicnn.kernels import cuda, pooling, windows
+from minicnn.ops.normalization import LocalResponseNorm
+from minicnn.ops.pooling import AvgPool2d
+from minicnn.ops.utils import pair, padding4
+from cuda_emulation import SOURCE_DIR, Emulator, entry_points
+from op_cases import CONV_CASES, POOL_CASES
+
+NVCC = shutil.which("nvcc") or ("/usr/local/bin/nvcc"
+                                if pathlib.Path("/usr/local/bin/nvcc").exists() else None)
+RTOL = {np.float32: 1e-5, np.float64: 1e-12}
+
+
+def test_every_cu_file_is_loaded_and_declares_what_the_loader_expects():
+    on_disk = sorted(path.name for path in SOURCE_DIR.glob("*.cu"))
+    assert on_disk == sorted(cuda.KERNELS)
+    for file, names in cuda.entry_points().items():
+        declared = [name for name, _ in entry_points((SOURCE_DIR / file).read_text())]
+        assert sorted(declared) == sorted(names), file
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc (the CUDA toolkit) is not installed")
+def test_every_kernel_compiles_with_nvcc_for_sm90(tmp_path):
+    """nvcc -arch=sm_90 --ptx: compiles the device code for an H100 without linking (fast)."""
+    files = [str(SOURCE_DIR / file) for file in sorted(cuda.KERNELS)]
+    command = [NVCC, "-arch=sm_90", "--ptx", "-Werror", "all-warnings", "-odir", str(tmp_path)]
+    result = subprocess.run(command + files, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for file, names in cuda.entry_points().items():
+        ptx = (tmp_path / file.replace(".cu", ".ptx")).read_text()
+        exported = re.findall(r"\.visible \.entry (\w+)\(", ptx)
+        assert sorted(exported) == sorted(names), file
+
+
+# ----- one parity test per kernel, run emulated on the CPU and on a GPU ---------------------
+class Runner:
+    """Moves inputs to where the kernels run, and results back to NumPy."""
+
+    def __init__(self, to_device):
+        self.to_device = to_device
+
+    def __call__(self, fn, *args, **kwargs):
+        moved = [self.to_device(a) if isinstance(a, np.ndarray) else a for a in args]
+        out = fn(*moved, **kwargs)
+        if isinstance(out, tuple):
+            return tuple(backend.asnumpy(o) for o in out)
+        return backend.asnumpy(out)
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory):
+    if shutil.which("g++") is None:
+        pytest.skip("g++ is not installed: cannot emulate the CUDA kernels on the CPU")
+    return Emulator(tmp_path_factory.mktemp("cuda_emulation"))
+
+
+@pytest.fixture(params=["emulated", pytest.param("gpu", marks=pytest.mark.gpu)])
+def run(request, monkeypatch):
+    """Run kernels/cuda.py's functions emulated on the CPU, or on a CUDA device."""
+    if request.param == "gpu":
+        if not backend.gpu_available():
+            pytest.skip("needs CuPy and a CUDA device (pip install minicnn[gpu])")
+        return Runner(lambda a: backend.to_device(a, "gpu"))
+    emulator = request.getfixturevalue("emulator")
+    monkeypatch.setattr(cuda, "launch", emulator.launch)
+    return Runner(lambda a: a)
+
+
+def _window_args(kernel, stride, padding):
+    KH, KW = pair(kernel, "test", "kernel")
+    SH, SW = pair(kernel if stride is None else stride, "test", "stride")
+    return KH, KW, SH, SW, padding4(padding, "test")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", sorted(CONV_CASES))
+def test_im2col_and_col2im_match_the_reference(run, rng, name, dtype):
+    x_shape, (_, KH, KW), stride, padding, _, _ = CONV_CASES[name]
+    _, _, SH, SW, pads = _window_args((KH, KW), stride, padding)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    col = run(cuda.im2col, x, KH, KW, SH, SW, pads)
+    np.testing.assert_array_equal(col, windows.im2col(x, KH, KW, SH, SW, pads))
+    gcol = rng.standard_normal(col.shape).astype(dtype)
+    gx = run(cuda.col2im, gcol, x_shape, KH, KW, SH, SW, pads)
+    np.testing.assert_allclose(gx, windows.col2im(gcol, x_shape, KH, KW, SH, SW, pads),
+                               rtol=RTOL[dtype], atol=RTOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", sorted(POOL_CASES))
+def test_max_pool_matches_the_reference(run, rng, name, dtype):
+    x_shape, kernel, stride, padding = POOL_CASES[name]
+    args = _window_args(kernel, stride, padding)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    x.flat[::7] = x.flat[1]  # ties: the first maximum wins, as in NumPy's argmax
+    y, argmax = run(cuda.max_pool_forward, x, *args)
+    y_ref, argmax_ref = pooling.max_pool_forward(x, *args)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(argmax, argmax_ref)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    gx = run(cuda.max_pool_backward, gy, argmax, x_shape, *args)
+    np.testing.assert_allclose(gx, pooling.max_pool_backward(gy, argmax_ref, x_shape, *args),
+                               rtol=RTOL[dtype], atol=RTOL[dtype])
+
+
+@pytest.mark.parametrize("count_include_pad", [True, False])
+@pytest.mark.parametrize("name", sorted(POOL_CASES))
+def test_avg_pool_matches_the_reference(run, rng, name, count_include_pad):
+    x_shape, kernel, stride, padding = POOL_CASES[name]
+    args = _window_args(kernel, stride, padding)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    counts = AvgPool2d(kernel, stride, padding, count_include_pad)._window_counts(x)
+    y = run(cuda.avg_pool_forward, x, *args, counts=counts)
+    np.testing.assert_allclose(y, pooling.avg_pool_forward(x, *args, counts), rtol=1e-5,
+                               atol=1e-6)
+    gy = rng.standard_normal(y.shape).astype(np.float32)
+    gx = run(cuda.avg_pool_backward, gy, x_shape, *args, counts=counts)
+    np.testing.assert_allclose(gx, pooling.avg_pool_backward(gy, x_shape, *args, counts),
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, size, alpha, beta, k", [
+    ((2, 7, 3, 3), 5, 0.5, 0.75, 2.0), ((1, 4, 2, 5), 2, 1e-2, 0.5, 1.0),
+    ((2, 3, 2, 2), 1, 1.0, 1.5, 0.5), ((1, 6, 4, 1), 8, 5e-4, 0.75, 2.0)])
+def test_lrn_matches_the_reference(run, rng, dtype, shape, size, alpha, beta, k):
+    x = rng.standard_normal(shape).astype(dtype)
+    reference = LocalResponseNorm(size, alpha, beta, k)
+    y_ref = reference.forward(x)
+    y, scale = run(cuda.lrn_forward, x, size, alpha, beta, k)
+    np.testing.assert_allclose(y, y_ref, rtol=RTOL[dtype], atol=RTOL[dtype])
+    np.testing.assert_allclose(scale, reference.scale, rtol=RTOL[dtype])
+    gy = rng.standard_normal(shape).astype(dtype)
+    gx = run(cuda.lrn_backward, gy, x, y, scale, size, alpha, beta)
+    np.testing.assert_allclose(gx, reference.backward(gy), rtol=RTOL[dtype] * 10,
+                               atol=RTOL[dtype])
+
+
+def _autograd(fn, arrays, gy):
+    """fn of minicnn Tensors on the CPU: the output and every input's gradient, as NumPy."""
+    tensors = [minicnn.Tensor(a, requires_grad=True) for a in arrays]
+    out = fn(*tensors)
+    out.backward(gy)
+    return out.numpy(), [t.grad for t in tensors]
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (4, 6)])
+def test_bias_relu_matches_relu_of_x_plus_b(run, rng, shape):
+    x = rng.standard_normal(shape).astype(np.float32)
+    b = rng.standard_normal(shape[1]).astype(np.float32)
+    gy = rng.standard_normal(shape).astype(np.float32)
+    broadcast = (shape[1],) + (1,) * (len(shape) - 2)
+    y_ref, (gx_ref, gb_ref) = _autograd(lambda x, b: F.relu(x + b.reshape(broadcast)),
+                                        [x, b], gy)
+    y = run(cuda.bias_relu_forward, x, b)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-6)
+    gx, gb = run(cuda.bias_relu_backward, gy, y)
+    np.testing.assert_allclose(gx, gx_ref, rtol=1e-6)
+    np.testing.assert_allclose(gb, gb_ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", [(3, 4, 3, 2), (5, 3)])
+def test_bn_relu_matches_relu_of_batch_norm(run, rng, shape, training):
+    x = rng.standard_normal(shape) * 2 + 0.5
+    C, eps = shape[1], 1e-5
+    gamma, beta = rng.standard_normal(C), rng.standard_normal(C)
+    running_mean, running_var = rng.standard_normal(C), rng.uniform(0.5, 2.0, C)
+    gy = rng.standard_normal(shape)
+    axes = (0,) + tuple(range(2, len(shape)))
+    y_ref, (gx_ref, ggamma_ref, gbeta_ref) = _autograd(
+        lambda x, g, b: F.relu(F.batch_norm(x, g, b, running_mean.copy(), running_var.copy(),
+                                            training=training, eps=eps)),
+        [x, gamma, beta], gy)
+    mean = x.mean(axis=axes) if training else running_mean
+    var = x.var(axis=axes) if training else running_var
+    inv_std = 1.0 / np.sqrt(var + eps)
+    y = run(cuda.bn_relu_forward, x, mean, inv_std, gamma, beta)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
+    gx, ggamma, gbeta = run(cuda.bn_relu_backward, gy, y, x, mean, inv_std, gamma, training)
+    for got, want in ((gx, gx_ref), (ggamma, ggamma_ref), (gbeta, gbeta_ref)):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_the_kernels_refuse_integer_arrays_with_a_clear_message(run):
+    with pytest.raises(TypeError, match="float32 or float64"):
+        run(cuda.bias_relu_forward, np.ones((2, 3), dtype=np.int64), np.ones(3, np.int64))
