@@ -205,3 +205,26 @@ def test_bn_relu_matches_relu_of_batch_norm(run, rng, shape, training):
 def test_the_kernels_refuse_integer_arrays_with_a_clear_message(run):
     with pytest.raises(TypeError, match="float32 or float64"):
         run(cuda.bias_relu_forward, np.ones((2, 3), dtype=np.int64), np.ones(3, np.int64))
+
+
+def test_ops_reach_the_cuda_kernels_through_the_dispatch(emulator, monkeypatch, rng):
+    """conv2d, max_pool2d and avg_pool2d forward and backward, with minicnn.kernels routing
+    every window kernel to kernels/cuda.py (emulated), equal the CPU kernels' results."""
+    x, w = rng.standard_normal((2, 3, 9, 8)), rng.standard_normal((4, 3, 3, 3))
+
+    def net(x, w):
+        h = F.max_pool2d(F.conv2d(x, w, stride=1, padding=1), 3, 2, 1)
+        return F.avg_pool2d(h, 2, 1, count_include_pad=False)
+
+    gy = rng.standard_normal(net(minicnn.Tensor(x), minicnn.Tensor(w)).shape)
+    y_cpu, grads_cpu = _autograd(net, [x, w], gy)
+    monkeypatch.setattr(cuda, "use_cuda", lambda array: True)
+    monkeypatch.setattr(cuda, "launch", emulator.launch)
+    emulator.launched.clear()
+    y_cuda, grads_cuda = _autograd(net, [x, w], gy)
+    assert sorted(set(emulator.launched)) == sorted(
+        f"{name}_f64" for name in ("im2col", "col2im", "max_pool_forward", "max_pool_backward",
+                                   "avg_pool_forward", "avg_pool_backward"))
+    np.testing.assert_allclose(y_cuda, y_cpu, rtol=1e-12)
+    for got, want in zip(grads_cuda, grads_cpu):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
