@@ -5,6 +5,8 @@ both. No other module imports cupy.
 """
 import numpy as np
 
+from minicnn.errors import DeviceError
+
 try:  # CuPy is the optional extra `minicnn[gpu]`
     import cupy
     _CUPY_ERROR = None
@@ -15,14 +17,29 @@ except Exception as error:  # ImportError, or a CUDA driver problem at import ti
 _default_device = "cpu"
 
 
+def gpu_unavailable_reason():
+    """None when the GPU can be used; otherwise one line saying why not and what to install."""
+    if cupy is None:
+        if isinstance(_CUPY_ERROR, ModuleNotFoundError):
+            return ("CuPy is not installed; install it with `pip install minicnn[gpu]` "
+                    "(the cupy-cuda12x wheel, for CUDA 12 drivers) on a machine with an NVIDIA GPU")
+        first_line = str(_CUPY_ERROR).strip().splitlines()[0] if str(_CUPY_ERROR).strip() else ""
+        return (f"CuPy is installed but failed to import ({type(_CUPY_ERROR).__name__}: "
+                f"{first_line}); reinstall the cupy-cuda12x wheel matching the CUDA driver")
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as error:  # no driver, or the driver is too old for this CuPy
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        return (f"CuPy found no usable CUDA driver ({type(error).__name__}: {first_line}); "
+                f"install the NVIDIA driver, or use --device cpu")
+    if count == 0:
+        return "CuPy sees no CUDA device; run on a machine with an NVIDIA GPU, or use --device cpu"
+    return None
+
+
 def gpu_available():
     """True when CuPy imported and sees at least one CUDA device."""
-    if cupy is None:
-        return False
-    try:
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:
-        return False
+    return gpu_unavailable_reason() is None
 
 
 def get_array_module(*arrays):
@@ -41,11 +58,11 @@ def device_of(array):
 
 def _check_device_name(device):
     if device not in ("cpu", "gpu"):
-        raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
-    if device == "gpu" and not gpu_available():
-        reason = f" ({_CUPY_ERROR})" if _CUPY_ERROR is not None else ""
-        raise RuntimeError("device 'gpu' asked for, but CuPy or a CUDA device is not available"
-                           f"{reason}; install `minicnn[gpu]` on a machine with an NVIDIA GPU")
+        raise ValueError(f"device: must be 'cpu' or 'gpu', got {device!r}; pass one of those")
+    if device == "gpu":
+        reason = gpu_unavailable_reason()
+        if reason is not None:
+            raise DeviceError(f"device 'gpu': {reason}")
 
 
 def to_device(array, device):
