@@ -21,20 +21,25 @@ def gpu_unavailable_reason():
     """None when the GPU can be used; otherwise one line saying why not and what to install."""
     if cupy is None:
         if isinstance(_CUPY_ERROR, ModuleNotFoundError):
-            return ("CuPy is not installed; install it with `pip install minicnn[gpu]` "
-                    "(the cupy-cuda12x wheel, for CUDA 12 drivers) on a machine with an NVIDIA GPU")
-        first_line = str(_CUPY_ERROR).strip().splitlines()[0] if str(_CUPY_ERROR).strip() else ""
-        return (f"CuPy is installed but failed to import ({type(_CUPY_ERROR).__name__}: "
-                f"{first_line}); reinstall the cupy-cuda12x wheel matching the CUDA driver")
+            return ("CuPy is not installed; on a machine with an NVIDIA GPU run "
+                    "`pip install minicnn[gpu]` (cupy-cuda12x; cupy-cuda13x for CUDA 13)")
+        return (f"CuPy is installed but failed to import ({_first_line(_CUPY_ERROR)}); "
+                f"reinstall the CuPy wheel matching the driver's CUDA "
+                f"(cupy-cuda12x or cupy-cuda13x)")
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as error:  # no driver, or the driver is too old for this CuPy
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        return (f"CuPy found no usable CUDA driver ({type(error).__name__}: {first_line}); "
+        return (f"CuPy found no usable CUDA driver ({_first_line(error)}); "
                 f"install the NVIDIA driver, or use --device cpu")
     if count == 0:
         return "CuPy sees no CUDA device; run on a machine with an NVIDIA GPU, or use --device cpu"
     return None
+
+
+def _first_line(error):
+    """'Type: first line of the message', so a multi-line driver error stays one line."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"
 
 
 def gpu_available():
