@@ -341,3 +341,22 @@ def test_checkpoints_of_a_device_model_hold_host_arrays_and_load_anywhere(stand_
         assert all(type(p.data) is kind for p in other.parameters())
         for name, value in other.state_dict().items():
             np.testing.assert_array_equal(value, state[name], err_msg=name)
+
+
+def test_the_gpu_benchmark_compares_like_with_like():
+    """benchmarks/gpu.py's PyTorch twins: same parameter count and output shape as minicnn."""
+    torch = pytest.importorskip("torch", reason="PyTorch is the benchmark's reference")
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
+    spec = importlib.util.spec_from_file_location("gpu_benchmark", path)
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    for name in ("lenet5", "vgg11", "resnet18"):  # AlexNet at 224 px is too slow for a test
+        model, twin = benchmark.build_pair(name)  # raises if the parameter counts differ
+        _, (C, H, W), _, _ = benchmark.NETWORKS[name]
+        x = np.zeros((2, C, H, W), dtype=np.float32)
+        model.eval()
+        with minicnn.no_grad():
+            ours = model(minicnn.Tensor(x)).shape
+        assert tuple(twin.eval()(torch.from_numpy(x)).shape) == ours == (2, 10), name
