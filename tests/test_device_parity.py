@@ -153,17 +153,18 @@ def test_gradcheck_batch_norm_on_the_gpu(rng):
     assert all(report["passed"] for report in reports), reports
 
 
-def _lenet_losses(device, steps=8, seed=0):
-    """Losses of a short LeNet-5 SGD run from one initialisation, on `device`."""
+def _lenet_losses(device, steps=15, seed=0):
+    """Losses of a short LeNet-5 run from one initialisation, on `device`: 15 Adam steps on
+    one fixed random batch, which the network memorises."""
     minicnn.manual_seed(seed)
     model = models.build("lenet5", num_classes=10, in_channels=1)
     model.to(device)
-    optimizer = optim.SGD(list(model.parameters()), lr=0.05, momentum=0.9)
+    optimizer = optim.Adam(list(model.parameters()), lr=1e-2)
     data_rng = np.random.default_rng(seed)
+    x = data_rng.standard_normal((32, 1, 28, 28)).astype(np.float32)
+    y = data_rng.integers(0, 10, 32)
     losses = []
     for _ in range(steps):
-        x = data_rng.standard_normal((16, 1, 28, 28)).astype(np.float32)
-        y = data_rng.integers(0, 10, 16)
         loss = F.softmax_cross_entropy(model(minicnn.Tensor(backend.to_device(x, device))),
                                        backend.to_device(y, device))
         optimizer.zero_grad()
@@ -175,7 +176,7 @@ def _lenet_losses(device, steps=8, seed=0):
 
 def test_lenet5_training_on_the_gpu_follows_the_cpu_loss_curve():
     cpu, gpu = _lenet_losses("cpu"), _lenet_losses("gpu")
-    assert cpu[-1] < cpu[0]  # it learns (on random labels it memorises)
+    assert cpu[-1] < cpu[0] - 0.5  # it learns (memorises the batch: 2.30 -> 1.50 here)
     np.testing.assert_allclose(gpu, cpu, rtol=1e-3)
 
 
