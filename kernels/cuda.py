@@ -22,6 +22,7 @@ from minicnn.kernels.windows import conv_output_size
 
 SOURCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cuda")
 THREADS_PER_BLOCK = 256
+NVRTC_OPTIONS = ("--std=c++14",)
 KERNELS = {  # file -> kernel names; each exists as NAME_f32 and NAME_f64
     "im2col.cu": ("im2col",),
     "col2im.cu": ("col2im",),
@@ -51,7 +52,7 @@ def entry_points():
 def _compiled(file):
     if file not in _modules:
         with open(os.path.join(SOURCE_DIR, file), encoding="utf-8") as f:
-            _modules[file] = backend.cupy.RawModule(code=f.read(), options=("--std=c++14",))
+            _modules[file] = backend.cupy.RawModule(code=f.read(), options=NVRTC_OPTIONS)
     return _modules[file]
 
 

@@ -1,13 +1,20 @@
 """The CUDA kernels of kernels/cuda/: they compile, export what kernels/cuda.py loads, and
 compute what their NumPy references compute.
 
-Three ways of running them, one test each:
+Four ways of running them:
   * nvcc compiles every .cu file for sm_90 (H100) to PTX (skipped when nvcc is missing);
+  * NVRTC, the runtime compiler CuPy's RawModule uses, compiles them with kernels/cuda.py's
+    options, without a GPU (skipped when no libnvrtc is found, e.g. pip's
+    nvidia-cuda-nvrtc-cu12);
   * "emulated": the host C++ compiler runs the same source thread by thread on the CPU
     (tests/cuda_emulation.py), through kernels/cuda.py's own wrappers;
   * "gpu": CuPy compiles them with NVRTC and runs them on a CUDA device (marked `gpu`; skipped
     without CuPy and a device).
 """
+import ctypes
+import ctypes.util
+import glob
+import os
 import pathlib
 import re
 import shutil
@@ -50,6 +57,59 @@ def test_every_kernel_compiles_with_nvcc_for_sm90(tmp_path):
         ptx = (tmp_path / file.replace(".cu", ".ptx")).read_text()
         exported = re.findall(r"\.visible \.entry (\w+)\(", ptx)
         assert sorted(exported) == sorted(names), file
+
+
+def _find_nvrtc():
+    """Path of an NVRTC library: pip's nvidia-cuda-nvrtc-cu12 wheel, or the system's."""
+    try:
+        import nvidia.cuda_nvrtc
+        for folder in nvidia.cuda_nvrtc.__path__:
+            found = sorted(glob.glob(os.path.join(folder, "lib", "libnvrtc.so.*")))
+            if found:
+                return found[0]
+    except ImportError:
+        pass
+    return ctypes.util.find_library("nvrtc")
+
+
+NVRTC = _find_nvrtc()
+
+
+def _nvrtc_compile(library, source, name, options):
+    """(result code, log, PTX) of NVRTC compiling `source` as CuPy's RawModule would."""
+    program = ctypes.c_void_p()
+    assert library.nvrtcCreateProgram(ctypes.byref(program), source.encode(), name.encode(),
+                                      0, None, None) == 0
+    encoded = [option.encode() for option in options]
+    code = library.nvrtcCompileProgram(program, len(encoded),
+                                       (ctypes.c_char_p * len(encoded))(*encoded))
+    size = ctypes.c_size_t()
+    library.nvrtcGetProgramLogSize(program, ctypes.byref(size))
+    log = ctypes.create_string_buffer(size.value)
+    library.nvrtcGetProgramLog(program, log)
+    ptx = b""
+    if code == 0:
+        library.nvrtcGetPTXSize(program, ctypes.byref(size))
+        buffer = ctypes.create_string_buffer(size.value)
+        library.nvrtcGetPTX(program, buffer)
+        ptx = buffer.value
+    library.nvrtcDestroyProgram(ctypes.byref(program))
+    return code, log.value.decode(errors="replace"), ptx.decode(errors="replace")
+
+
+@pytest.mark.skipif(NVRTC is None, reason="no NVRTC library (pip install nvidia-cuda-nvrtc-cu12)")
+def test_every_kernel_compiles_with_nvrtc_as_cupy_loads_it():
+    """NVRTC has no host headers: this catches what nvcc forgives (std::, INFINITY, ...)."""
+    library = ctypes.CDLL(NVRTC)
+    options = list(cuda.NVRTC_OPTIONS) + ["-arch=compute_90"]
+    for file, names in cuda.entry_points().items():
+        source = (SOURCE_DIR / file).read_text()
+        code, log, ptx = _nvrtc_compile(library, source, file, options)
+        assert code == 0 and not log.strip(), f"{file}: {log}"
+        assert sorted(re.findall(r"\.visible \.entry (\w+)\(", ptx)) == sorted(names), file
+    code, log, _ = _nvrtc_compile(library, "__global__ void k() { undefined_name(); }",
+                                  "broken.cu", options)
+    assert code != 0 and "undefined_name" in log  # the check can fail
 
 
 # ----- one parity test per kernel, run emulated on the CPU and on a GPU ---------------------
