@@ -17,6 +17,11 @@ except Exception as error:  # ImportError, or a CUDA driver problem at import ti
 _default_device = "cpu"
 
 
+class GPUUnavailableError(DeviceError, ValueError):
+    """'gpu' was asked for but cannot be used. Also a ValueError, so the commands, which print
+    bad input as one `error: ...` line, report it the same way."""
+
+
 def gpu_unavailable_reason():
     """None when the GPU can be used; otherwise one line saying why not and what to install."""
     if cupy is None:
@@ -67,7 +72,7 @@ def _check_device_name(device):
     if device == "gpu":
         reason = gpu_unavailable_reason()
         if reason is not None:
-            raise DeviceError(f"device 'gpu': {reason}")
+            raise GPUUnavailableError(f"device 'gpu': {reason}")
 
 
 def to_device(array, device):

@@ -361,3 +361,21 @@ def test_the_gpu_benchmark_compares_like_with_like():
         with minicnn.no_grad():
             ours = model(minicnn.Tensor(x)).shape
         assert tuple(twin.eval()(torch.from_numpy(x)).shape) == ours == (2, 10), name
+
+
+@no_gpu_here
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_commands_asked_for_the_gpu_here_print_one_line_and_exit_2(command, tmp_path, capsys):
+    import importlib
+    main = importlib.import_module(f"minicnn.{command}").main
+    checkpoint.save(tmp_path / "checkpoint.npz", {}, {}, {"config": {}})  # read before the GPU
+    argv = [str(tmp_path / "checkpoint.npz"), "--device", "gpu"]
+    if command == "predict":
+        argv.insert(1, str(tmp_path / "image.png"))
+    try:
+        code = main(argv)
+    finally:
+        backend.set_default_device("cpu")
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: device 'gpu': ") and err.count("\n") == 1
