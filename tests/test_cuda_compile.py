@@ -18,6 +18,7 @@ import os
 import pathlib
 import re
 import shutil
+import types
 import subprocess
 
 import numpy as np
@@ -288,3 +289,36 @@ def test_ops_reach_the_cuda_kernels_through_the_dispatch(emulator, monkeypatch, 
     np.testing.assert_allclose(y_cuda, y_cpu, rtol=1e-12)
     for got, want in zip(grads_cuda, grads_cpu):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_the_gpu_launch_path_compiles_each_file_once_and_covers_every_element(
+        emulator, monkeypatch, rng):
+    """kernels/cuda.launch_on_gpu with CuPy's RawModule played by the emulator: the source
+    and options handed to NVRTC, the kernel name, and a grid that covers all elements."""
+    compiled = []
+
+    class RawModule:
+        def __init__(self, code, options):
+            compiled.append(code)
+            assert options == cuda.NVRTC_OPTIONS
+            self.file = next(f for f in cuda.KERNELS if (SOURCE_DIR / f).read_text() == code)
+
+        def get_function(self, name):
+            def kernel(grid, block, args):
+                assert block == (cuda.THREADS_PER_BLOCK,)
+                total = int(args[[p for _, _, p in emulator.signatures[name]].index("total")])
+                assert (grid[0] - 1) * block[0] < total <= grid[0] * block[0]
+                emulator.launch(self.file, name, total, args)
+            return kernel
+
+    fake_cupy = types.SimpleNamespace(RawModule=RawModule, ndarray=type(None),
+                                      get_array_module=lambda *arrays: np)
+    monkeypatch.setattr(backend, "cupy", fake_cupy)
+    monkeypatch.setattr(cuda, "_modules", {})
+    x = rng.standard_normal((2, 3, 7, 6)).astype(np.float32)
+    for _ in range(2):
+        y, argmax = cuda.max_pool_forward(x, 3, 3, 2, 2, (1, 1, 1, 1))
+    np.testing.assert_array_equal(y, pooling.max_pool_forward(x, 3, 3, 2, 2, (1, 1, 1, 1))[0])
+    gx = cuda.max_pool_backward(np.ones_like(y), argmax, x.shape, 3, 3, 2, 2, (1, 1, 1, 1))
+    assert gx.sum() == y.size
+    assert len(compiled) == 1  # max_pool.cu compiled once, both kernels taken from it
