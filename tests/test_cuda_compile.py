@@ -139,8 +139,9 @@ def emulator(tmp_path_factory):
 def run(request, monkeypatch):
     """Run kernels/cuda.py's functions emulated on the CPU, or on a CUDA device."""
     if request.param == "gpu":
-        if not backend.gpu_available():
-            pytest.skip("needs CuPy and a CUDA device (pip install minicnn[gpu])")
+        reason = backend.gpu_unavailable_reason()
+        if reason is not None:
+            pytest.skip(f"no GPU: {reason}")
         return Runner(lambda a: backend.to_device(a, "gpu"))
     emulator = request.getfixturevalue("emulator")
     monkeypatch.setattr(cuda, "launch", emulator.launch)
