@@ -7,15 +7,15 @@ autograd. Each fast version sits beside a plain reference it is tested against:
     windows_numba.py  numba im2col / col2im for NumPy arrays
     pooling.py        reference max / avg pooling kernels (NumPy or CuPy)
     pooling_numba.py  numba max pooling for NumPy arrays
+    cuda.py, cuda/    CUDA C kernels for CuPy arrays (compiled by CuPy on first use)
 
-The functions below pick the numba version for NumPy arrays and the reference otherwise (CuPy
-arrays, or MINICNN_KERNELS=reference in the environment, e.g. to compare the two).
+The functions below pick the numba version for NumPy arrays, the CUDA kernels for CuPy arrays,
+and the reference when MINICNN_KERNELS=reference is in the environment (e.g. to compare them).
 """
 import os
 
 from minicnn import backend
-from minicnn.kernels import pooling, windows
-from minicnn.kernels.pooling import avg_pool_backward, avg_pool_forward
+from minicnn.kernels import cuda, pooling, windows
 from minicnn.kernels.windows import conv_output_size, fold, pad_input, window_view
 
 try:
@@ -42,23 +42,43 @@ def use_numba(array):
 
 def im2col(x, KH, KW, SH, SW, pads):
     """(N, C, H, W) -> col (N*OH*OW, C*KH*KW); see `windows.im2col`."""
+    if cuda.use_cuda(x):
+        return cuda.im2col(x, KH, KW, SH, SW, pads)
     impl = windows_numba if use_numba(x) else windows
     return impl.im2col(x, KH, KW, SH, SW, pads)
 
 
 def col2im(col, x_shape, KH, KW, SH, SW, pads):
     """(N*OH*OW, C*KH*KW) -> (N, C, H, W), overlapping entries summed; see `windows.col2im`."""
+    if cuda.use_cuda(col):
+        return cuda.col2im(col, x_shape, KH, KW, SH, SW, pads)
     impl = windows_numba if use_numba(col) else windows
     return impl.col2im(col, x_shape, KH, KW, SH, SW, pads)
 
 
 def max_pool_forward(x, KH, KW, SH, SW, pads):
     """(N, C, H, W) -> (y, argmax), both (N, C, OH, OW); see `pooling.max_pool_forward`."""
+    if cuda.use_cuda(x):
+        return cuda.max_pool_forward(x, KH, KW, SH, SW, pads)
     impl = pooling_numba if use_numba(x) else pooling
     return impl.max_pool_forward(x, KH, KW, SH, SW, pads)
 
 
 def max_pool_backward(gy, argmax, x_shape, KH, KW, SH, SW, pads):
     """gy (N, C, OH, OW) -> gx (N, C, H, W); see `pooling.max_pool_backward`."""
+    if cuda.use_cuda(gy):
+        return cuda.max_pool_backward(gy, argmax, x_shape, KH, KW, SH, SW, pads)
     impl = pooling_numba if use_numba(gy) else pooling
     return impl.max_pool_backward(gy, argmax, x_shape, KH, KW, SH, SW, pads)
+
+
+def avg_pool_forward(x, KH, KW, SH, SW, pads, counts):
+    """(N, C, H, W) -> (N, C, OH, OW) window means; see `pooling.avg_pool_forward`."""
+    impl = cuda if cuda.use_cuda(x) else pooling
+    return impl.avg_pool_forward(x, KH, KW, SH, SW, pads, counts)
+
+
+def avg_pool_backward(gy, x_shape, KH, KW, SH, SW, pads, counts):
+    """gy (N, C, OH, OW) -> gx (N, C, H, W); see `pooling.avg_pool_backward`."""
+    impl = cuda if cuda.use_cuda(gy) else pooling
+    return impl.avg_pool_backward(gy, x_shape, KH, KW, SH, SW, pads, counts)

@@ -5,6 +5,8 @@ both. No other module imports cupy.
 """
 import numpy as np
 
+from minicnn.errors import DeviceError
+
 try:  # CuPy is the optional extra `minicnn[gpu]`
     import cupy
     _CUPY_ERROR = None
@@ -15,14 +17,39 @@ except Exception as error:  # ImportError, or a CUDA driver problem at import ti
 _default_device = "cpu"
 
 
+class GPUUnavailableError(DeviceError, ValueError):
+    """'gpu' was asked for but cannot be used. Also a ValueError, so the commands, which print
+    bad input as one `error: ...` line, report it the same way."""
+
+
+def gpu_unavailable_reason():
+    """None when the GPU can be used; otherwise one line saying why not and what to install."""
+    if cupy is None:
+        if isinstance(_CUPY_ERROR, ModuleNotFoundError):
+            return ("CuPy is not installed; on a machine with an NVIDIA GPU run "
+                    "`pip install minicnn[gpu]` (cupy-cuda12x; cupy-cuda13x for CUDA 13)")
+        return (f"CuPy is installed but failed to import ({_first_line(_CUPY_ERROR)}); "
+                f"reinstall the CuPy wheel matching the driver's CUDA "
+                f"(cupy-cuda12x or cupy-cuda13x)")
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as error:  # no driver, or the driver is too old for this CuPy
+        return (f"CuPy found no usable CUDA driver ({_first_line(error)}); "
+                f"install the NVIDIA driver, or use --device cpu")
+    if count == 0:
+        return "CuPy sees no CUDA device; run on a machine with an NVIDIA GPU, or use --device cpu"
+    return None
+
+
+def _first_line(error):
+    """'Type: first line of the message', so a multi-line driver error stays one line."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"
+
+
 def gpu_available():
     """True when CuPy imported and sees at least one CUDA device."""
-    if cupy is None:
-        return False
-    try:
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:
-        return False
+    return gpu_unavailable_reason() is None
 
 
 def get_array_module(*arrays):
@@ -41,11 +68,11 @@ def device_of(array):
 
 def _check_device_name(device):
     if device not in ("cpu", "gpu"):
-        raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
-    if device == "gpu" and not gpu_available():
-        reason = f" ({_CUPY_ERROR})" if _CUPY_ERROR is not None else ""
-        raise RuntimeError("device 'gpu' asked for, but CuPy or a CUDA device is not available"
-                           f"{reason}; install `minicnn[gpu]` on a machine with an NVIDIA GPU")
+        raise ValueError(f"device: must be 'cpu' or 'gpu', got {device!r}; pass one of those")
+    if device == "gpu":
+        reason = gpu_unavailable_reason()
+        if reason is not None:
+            raise GPUUnavailableError(f"device 'gpu': {reason}")
 
 
 def to_device(array, device):
