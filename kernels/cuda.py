@@ -1,4 +1,4 @@
-"""From-scratch CUDA kernels for CuPy arrays, loaded from `kernels/cuda/*.cu`.
+"""From-scratch CUDA kernels for CuPy arrays, loaded from `kernels/cuda_src/*.cu`.
 
 Each .cu file holds a templated device function and thin `extern "C"` entry points NAME_f32
 and NAME_f64; `KERNELS` lists them. A file is compiled by NVRTC (`cupy.RawModule`) the first
@@ -20,7 +20,7 @@ import numpy as np
 from minicnn import backend
 from minicnn.kernels.windows import conv_output_size
 
-SOURCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cuda")
+SOURCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cuda_src")
 THREADS_PER_BLOCK = 256
 NVRTC_OPTIONS = ("--std=c++14",)
 KERNELS = {  # file -> kernel names; each exists as NAME_f32 and NAME_f64

@@ -1,4 +1,4 @@
-"""Run the CUDA C kernels of kernels/cuda/ on the CPU, one emulated thread after another.
+"""Run the CUDA C kernels of kernels/cuda_src/ on the CPU, one emulated thread after another.
 
 The .cu files are compiled by the host C++ compiler with `__global__`/`__device__` defined
 away and `blockIdx.x` set by a loop, so their index arithmetic, bounds checks and gathers run
@@ -13,7 +13,7 @@ import subprocess
 
 import numpy as np
 
-SOURCE_DIR = pathlib.Path(__file__).resolve().parents[1] / "kernels" / "cuda"
+SOURCE_DIR = pathlib.Path(__file__).resolve().parents[1] / "kernels" / "cuda_src"
 THREADS_PER_BLOCK = 256  # as kernels/cuda.py: the loop also runs the threads past `total`
 
 PRELUDE = """

@@ -1,4 +1,4 @@
-"""The CUDA kernels of kernels/cuda/: they compile, export what kernels/cuda.py loads, and
+"""The CUDA kernels of kernels/cuda_src/: they compile, export what kernels/cuda.py loads, and
 compute what their NumPy references compute.
 
 Four ways of running them:
