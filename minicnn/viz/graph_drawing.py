@@ -18,15 +18,14 @@ def _quote(text):
 
 def _cluster_tree(nodes):
     """{cluster path: [child cluster paths]} and {cluster path: [node ids]} ('' is the top)."""
-    children, members = {"": []}, {"": []}
+    children, members, attached = {"": []}, {"": []}, {""}
     for node in nodes:
         path = node["module"]
         members.setdefault(path, []).append(node["id"])
-        while path and path not in children:
-            children[path] = []
+        while path not in attached:  # hang the path and its missing ancestors on the tree
+            attached.add(path)
             parent = path.rsplit(".", 1)[0] if "." in path else ""
             children.setdefault(parent, []).append(path)
-            members.setdefault(parent, [])
             path = parent
     return children, members
 
