@@ -63,7 +63,8 @@ def file_stem(path):
     return path.replace("/", "_") or "model"
 
 
-def write_feature_images(model, x, pixels, out_dir, class_names=None, class_index=None):
+def write_feature_images(model, x, pixels, out_dir, class_names=None, class_index=None,
+                         layer=None):
     """Write the PNGs listed in the module docstring; return what was drawn.
 
     Args:
@@ -85,7 +86,7 @@ def write_feature_images(model, x, pixels, out_dir, class_names=None, class_inde
     features = conv_feature_maps(model, x)
     for path, maps in features.items():
         save(f"features_{file_stem(path)}.png",
-             image_grid.tile_grid(list(maps), scale=image_grid.default_scale(maps.shape[-1], 48)))
+             image_grid.tile_grid(list(maps), scale=image_grid.default_scale(maps.shape[-1], 84)))
     filter_path, weight = first_conv_filters(model)
     tiles, columns = filter_tiles(weight)
     save(f"filters_{file_stem(filter_path)}.png",
@@ -94,7 +95,7 @@ def write_feature_images(model, x, pixels, out_dir, class_names=None, class_inde
     gradient, k = saliency.input_gradient(model, x, class_index)
     sal = saliency.saliency_map(gradient)
     save("saliency.png", image_grid.tile_grid([sal], scale=scale, cmap="inferno"))
-    cam = saliency.grad_cam(model, x, k)
+    cam = saliency.grad_cam(model, x, k, layer)
     save("gradcam.png", image_grid.tile_grid([cam["cam"]], scale=scale, cmap="jet"))
     label = class_names[k] if class_names else f"class {k}"
     pair_path = os.path.join(out_dir, "saliency_gradcam.png")
@@ -113,7 +114,7 @@ def draw_saliency_pair(path, pixels, sal, cam, label):
     axes = figure.subplots(1, 3)
     grey = pixels.mean(axis=0)
     axes[0].imshow(grey, cmap="gray")
-    axes[0].set_title("input")
+    axes[0].set_title(f"input ({label})")
     axes[1].imshow(sal, cmap="inferno")
     axes[1].set_title("saliency |d score / d x|")
     axes[2].imshow(grey, cmap="gray")
@@ -121,7 +122,6 @@ def draw_saliency_pair(path, pixels, sal, cam, label):
     axes[2].set_title(f"Grad-CAM ({cam['layer']})")
     for ax in axes:
         ax.set_axis_off()
-    figure.suptitle(f"class: {label}")
     figure.tight_layout()
     tmp_path = path + ".tmp"
     figure.savefig(tmp_path, dpi=100, format="png")
@@ -138,7 +138,7 @@ def run(args):
         raise loading.VizInputError(f"--class {args.class_index}: outside 0..{num_classes - 1}; "
                                     f"give a class index of this model")
     drawn = write_feature_images(model, x.astype(np.float32), pixels, args.out,
-                                 config.get("class_names"), args.class_index)
+                                 config.get("class_names"), args.class_index, args.layer)
     names = config.get("class_names") or []
     k = drawn["class_index"]
     print(f"class {k} ({names[k] if k < len(names) else '?'}): "
@@ -156,6 +156,8 @@ def add_parser(subparsers):
     p.add_argument("--out", required=True, help="folder for the PNG files")
     p.add_argument("--class", dest="class_index", type=int, default=None,
                    help="class index for saliency and Grad-CAM (default: the predicted one)")
+    p.add_argument("--layer", default=None, metavar="PATH",
+                   help="conv layer for Grad-CAM (default: the last one larger than 1x1)")
     p.add_argument("--invert", action="store_true",
                    help="invert grey levels (dark object on a light background)")
     p.set_defaults(run=run)

@@ -48,39 +48,52 @@ def saliency_map(gradient):
     return np.abs(gradient).max(axis=0)
 
 
-def last_conv_layer(model):
-    """(path, module) of the last nn.Conv2d in module order; ValueError if there is none."""
-    convs = [(path, m) for path, m in model.named_modules() if isinstance(m, nn.Conv2d)]
-    if not convs:
-        raise ValueError(f"{type(model).__name__} has no Conv2d layer for Grad-CAM")
-    return convs[-1]
-
-
 def grad_cam(model, x, class_index=None, layer=None):
-    """Grad-CAM heat map of class k on the last conv layer (or the module path `layer`).
+    """Grad-CAM heat map of class k on one conv layer.
 
     Args:
         x: (1, C, H, W) normalised input.
+        layer: module path of a Conv2d; default: the last conv layer whose output is larger
+            than 1x1 (a 1x1 map, like LeNet-5's C5, says nothing about where).
     Returns:
         dict: cam (H, W) >= 0 upsampled to the input, cam_small (h, w) at the layer's
         resolution, weights (K,) the alpha_k, layer (path), class_index k.
     """
-    path, module = last_conv_layer(model) if layer is None else (layer, _module(model, layer))
-    seen = {}
-
-    def keep_output(module_, inputs, output):
-        seen.setdefault("A", output.retain_grad())  # the first call (shared layers: once)
-
-    with module.register_forward_hook(keep_output):
+    convs = _conv_layers(model) if layer is None else [(layer, _module(model, layer))]
+    outputs = {}
+    handles = []
+    for path, module in convs:
+        def keep_output(module_, inputs, output, path=path):
+            outputs.setdefault(path, output.retain_grad())  # first call only (shared layers)
+        handles.append(module.register_forward_hook(keep_output))
+    try:
         _, _, k = _class_score_backward(model, x, class_index)
-    A = backend.asnumpy(seen["A"].data)[0].astype(np.float64)   # (K, h, w)
-    gA = backend.asnumpy(seen["A"].grad)[0].astype(np.float64)  # (K, h, w)
-    weights = gA.mean(axis=(1, 2))                              # alpha_k
+    finally:
+        for handle in handles:
+            handle.remove()
+    path = _pick_layer(outputs)
+    A = backend.asnumpy(outputs[path].data)[0].astype(np.float64)   # (K, h, w)
+    gA = backend.asnumpy(outputs[path].grad)[0].astype(np.float64)  # (K, h, w)
+    weights = gA.mean(axis=(1, 2))                                  # alpha_k
     cam_small = np.maximum((weights[:, None, None] * A).sum(axis=0), 0.0)
     H, W = x.shape[2:]
     cam = bilinear_resize(cam_small[None, None], (H, W))[0, 0]
     return {"cam": cam, "cam_small": cam_small, "weights": weights, "layer": path,
             "class_index": k}
+
+
+def _conv_layers(model):
+    convs = [(path, m) for path, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    if not convs:
+        raise ValueError(f"{type(model).__name__} has no Conv2d layer for Grad-CAM")
+    return convs
+
+
+def _pick_layer(outputs):
+    """The last conv output (in call order) larger than 1x1, else the last one."""
+    paths = list(outputs)
+    larger = [p for p in paths if outputs[p].shape[2] * outputs[p].shape[3] > 1]
+    return (larger or paths)[-1]
 
 
 def _module(model, path):
