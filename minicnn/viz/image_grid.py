@@ -6,6 +6,7 @@ hi are the tile's own min and max (or shared ones), and each array element becom
 `scale` x `scale` block of pixels. Tests invert exactly this mapping.
 """
 import base64
+import functools
 import io
 import os
 
@@ -16,6 +17,7 @@ GAP = 1            # pixels of background between tiles
 BACKGROUND = 255   # white
 
 
+@functools.lru_cache(maxsize=None)
 def colormap_lut(name="viridis"):
     """(256, 3) uint8 RGB table of a matplotlib colour map ("gray" gives a grey ramp)."""
     if name == "gray":
@@ -56,15 +58,20 @@ def tile_grid(tiles, columns=None, scale=1, shared=False, cmap="viridis"):
     columns = columns or int(np.ceil(np.sqrt(K)))
     rows = int(np.ceil(K / columns))
     lo, hi = (min(t.min() for t in tiles), max(t.max() for t in tiles)) if shared else (None,) * 2
-    lut = colormap_lut(cmap)
     TH, TW = H * scale, W * scale
     image = np.full((rows * (TH + GAP) - GAP, columns * (TW + GAP) - GAP, 3), BACKGROUND,
                     dtype=np.uint8)
     for k, tile in enumerate(tiles):
         r, c = divmod(k, columns)
-        block = np.kron(to_levels(tile, lo, hi), np.ones((scale, scale), dtype=np.uint8))
-        image[r * (TH + GAP):r * (TH + GAP) + TH, c * (TW + GAP):c * (TW + GAP) + TW] = lut[block]
+        image[r * (TH + GAP):r * (TH + GAP) + TH,
+              c * (TW + GAP):c * (TW + GAP) + TW] = heatmap(tile, scale, cmap, lo, hi)
     return image
+
+
+def heatmap(array, scale=1, cmap="viridis", lo=None, hi=None):
+    """One (H, W) array as an (H*scale, W*scale, 3) uint8 RGB picture (lo/hi: see to_levels)."""
+    levels = to_levels(array, lo, hi)
+    return colormap_lut(cmap)[np.kron(levels, np.ones((scale, scale), dtype=np.uint8))]
 
 
 def tile_origin(k, tile_shape, columns, scale):
