@@ -97,6 +97,8 @@ def test_browser_steps_through_every_op(page_file):
         page.click("#op-3")
         assert page.text_content("#op-name") == events[3]["op"] == "conv2d"
         check_conv_zoom(page, events)
+        page.goto(path.as_uri() + "#5")  # a link to one op
+        assert page.text_content("#event-index") == "#5"
         browser.close()
     assert errors == []
     assert all(url.startswith(("file:", "data:")) for url in requests), requests

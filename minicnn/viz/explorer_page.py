@@ -3,7 +3,8 @@
 minicnn.viz.explorer fills in __TITLE__, __META__ (record.to_dict(), the format of
 docs/trace-record.md) and __THUMBS__ ({array key: {images: [{src, title}], note, scale,
 step}}). The script builds the op list on the left and, for the selected op, the statistics,
-the heatmaps and the zoom views on the right. Element ids the browser test reads:
+the heatmaps and the zoom views on the right; a URL ending in #12 opens at op 12.
+Element ids the browser test reads:
 #op-name, #event-index, and td[data-stat="<inputs|outputs>.<slot>.<statistic>"].
 """
 
@@ -263,6 +264,6 @@ document.addEventListener("keydown", e => {
   else if (e.key === "End") show(EVENTS.length - 1);
 });
 buildList();
-show(0);
+show(Number(location.hash.slice(1)) || 0);  // step.html#12 opens at op 12
 </script></body></html>
 """
