@@ -264,6 +264,8 @@ document.addEventListener("keydown", e => {
   else if (e.key === "End") show(EVENTS.length - 1);
 });
 buildList();
-show(Number(location.hash.slice(1)) || 0);  // step.html#12 opens at op 12
+const fromHash = () => show(Number(location.hash.slice(1)) || 0);  // step.html#12: op 12
+window.addEventListener("hashchange", fromHash);
+fromHash();
 </script></body></html>
 """
