@@ -99,7 +99,8 @@ def lenet_step_record(n=4, lr=0.1):
                          [("out", loss.data, None)],
                          zoom={"kind": "softmax_cross_entropy", "p": p.tolist(), "y": y.tolist(),
                                "p_minus_y": (p - onehot).tolist()})
-    b.event("backward", "softmax_cross_entropy", "", [("grad_logits", logits.grad, None), ("grad_target", None, None)],
+    b.event("backward", "softmax_cross_entropy", "",
+            [("grad_logits", logits.grad, None), ("grad_target", None, None)],
             [("grad_out", np.ones(()), None)], forward_index=loss_index)
     for index, (path, module, inp, out) in reversed(list(zip(forward, calls))):
         backward_event(b, index, path, module, inp, out)

@@ -12,9 +12,7 @@ a training run that stores them per epoch under "grad_stats" in metrics.json can
 across its epochs.
 """
 import json
-import os
 
-import numpy as np
 
 import minicnn
 import minicnn.functional as F
