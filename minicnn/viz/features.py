@@ -98,6 +98,7 @@ def write_feature_images(model, x, pixels, out_dir, class_names=None, class_inde
     cam = saliency.grad_cam(model, x, k, layer)
     save("gradcam.png", image_grid.tile_grid([cam["cam"]], scale=scale, cmap="jet"))
     label = class_names[k] if class_names else f"class {k}"
+    label = f"{'predicted' if class_index is None else 'class'}: {label}"
     pair_path = os.path.join(out_dir, "saliency_gradcam.png")
     draw_saliency_pair(pair_path, pixels, sal, cam, label)
     files.append(pair_path)
@@ -114,7 +115,7 @@ def draw_saliency_pair(path, pixels, sal, cam, label):
     axes = figure.subplots(1, 3)
     grey = pixels.mean(axis=0)
     axes[0].imshow(grey, cmap="gray")
-    axes[0].set_title(f"input ({label})")
+    axes[0].set_title(f"input ({label})", fontsize=10)
     axes[1].imshow(sal, cmap="inferno")
     axes[1].set_title("saliency |d score / d x|")
     axes[2].imshow(grey, cmap="gray")
