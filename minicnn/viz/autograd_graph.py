@@ -109,11 +109,11 @@ def graph(model, input_size=None, depth=None, x=None, y=None, backward=True):
     The model runs in training mode (as in a training step) and is left as it was, gradients
     cleared.
     """
+    if depth is not None and depth < 0:
+        raise ValueError(f"--depth {depth}: must be 0 or more (0 collapses every module)")
     if x is None:
         from minicnn.viz.loading import sample_batch
         x, y = sample_batch(input_size or model.default_input_size, n=4)
-    if depth is not None and depth < 0:
-        raise ValueError(f"--depth {depth}: must be 0 or more (0 collapses every module)")
     was_training = model.training
     model.train()
     image = Tensor(np.asarray(x))
