@@ -30,7 +30,7 @@ def model_input(ckpt, image_path):
     model, config = load_model(str(ckpt))
     with Image.open(image_path) as image:
         pixels = np.asarray(image, dtype=np.float32) / 255.0
-    x = (pixels - config["mean"][0]) / config["std"][0]
+    x = (pixels - config.mean[0]) / config.std[0]
     return model, x[None, None].astype(np.float32)
 
 

@@ -148,7 +148,8 @@ def backward_event(b, forward_index, path, module, inp, out):
 
 def conv_zoom(module, x, y, oc=2, oh=5, ow=7):
     """Receptive field of output (0, oc, oh, ow) of a stride-1 conv with padding P."""
-    P = module.padding
+    P, P_width = module.padding  # layers hold (PH, PW), as torch's do
+    assert P == P_width, "the LeNet-5 zoom assumes square padding"
     KH, KW = module.kernel_size
     padded = np.pad(x[0], ((0, 0), (P, P), (P, P)))
     column = padded[:, oh:oh + KH, ow:ow + KW].ravel()

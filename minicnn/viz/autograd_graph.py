@@ -139,10 +139,10 @@ def run(args):
     """`graph` subcommand: model name or checkpoint -> .svg/.png/.dot."""
     from minicnn.viz import loading
     model, config = loading.model_or_checkpoint(args.model, args.input)
-    input_size = args.input or (tuple(config["input_shape"]) if config else None)
-    if config and args.input and tuple(args.input) != tuple(config["input_shape"]):
+    input_size = args.input or (tuple(config.input_shape) if config else None)
+    if config and args.input and tuple(args.input) != tuple(config.input_shape):
         raise loading.VizInputError(f"--input {args.input}: the checkpoint's model takes "
-                                    f"{tuple(config['input_shape'])}; leave --input out")
+                                    f"{tuple(config.input_shape)}; leave --input out")
     minicnn.manual_seed(0)
     result = graph(model, input_size, args.depth)
     note = result.save(args.out, use_graphviz=not args.no_graphviz)

@@ -134,13 +134,13 @@ def run(args):
     from minicnn.viz import loading
     model, config = loading.load_checkpoint(args.checkpoint)
     x, pixels = loading.normalised_image(args.image, config, args.invert)
-    num_classes = config["num_classes"]
+    num_classes = config.num_classes
     if args.class_index is not None and not 0 <= args.class_index < num_classes:
         raise loading.VizInputError(f"--class {args.class_index}: outside 0..{num_classes - 1}; "
                                     f"give a class index of this model")
     drawn = write_feature_images(model, x.astype(np.float32), pixels, args.out,
-                                 config.get("class_names"), args.class_index, args.layer)
-    names = config.get("class_names") or []
+                                 config.class_names, args.class_index, args.layer)
+    names = config.class_names or []
     k = drawn["class_index"]
     print(f"class {k} ({names[k] if k < len(names) else '?'}): "
           f"{len(drawn['files'])} images in {args.out}")

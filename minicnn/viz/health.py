@@ -146,13 +146,13 @@ def run(args):
         raise loading.VizInputError(f"--batch-size {args.batch_size} / --lr {args.lr}: both "
                                     f"must be positive")
     model, config = loading.model_or_checkpoint(args.model, args.input)
-    input_size = tuple(config["input_shape"]) if config else (args.input or
+    input_size = tuple(config.input_shape) if config else (args.input or
                                                                model.default_input_size)
     minicnn.manual_seed(0)
     x, y = loading.sample_batch(input_size, args.batch_size, config)
     optimizer = optim.SGD(list(model.parameters()), lr=args.lr)
     stats = measure_step(model, x, y, optimizer)
-    name = config["model"] if config else args.model
+    name = config.model if config else args.model
     health_figures.draw_step(stats, args.out,
                              title=f"{name}: one SGD step (lr {args.lr:g}, batch {len(y)}), "
                                    f"loss {stats['loss']:.4g}")

@@ -1,16 +1,17 @@
 """Where the visual tools get models and images: checkpoints, zoo names, image files, batches.
 
-The checkpoint loader is imported here and nowhere else in minicnn.viz, so switching to the
-loader that lives beside minicnn/checkpoint.py is a one-line change.
+The checkpoint loader is imported here and nowhere else in minicnn.viz. A checkpoint's config
+is its `minicnn.config.RunConfig`.
 """
 import os
 
 import numpy as np
 
 from minicnn import models
-from minicnn.evaluate import load_model as load_checkpoint_model  # -> (model in eval, config)
+from minicnn.checkpoint import CheckpointError
+from minicnn.checkpoint import load_model as load_checkpoint_model  # -> (model in eval, config)
+from minicnn.cli import parse_input_size  # noqa: F401 (re-exported for the viz commands)
 from minicnn.predict import load_image
-from minicnn.summary import build_for_input, parse_input_size  # noqa: F401 (re-exported)
 
 
 class VizInputError(ValueError):
@@ -21,6 +22,8 @@ def load_checkpoint(path):
     """(model in eval mode, config) from a training checkpoint, with a clear error."""
     try:
         return load_checkpoint_model(path)
+    except CheckpointError as error:
+        raise VizInputError(str(error)) from None
     except (FileNotFoundError, ValueError, KeyError) as error:
         raise VizInputError(f"{path}: {error}") from None
 
@@ -34,7 +37,10 @@ def model_or_checkpoint(spec, input_size=None, num_classes=10):
         return load_checkpoint(spec)
     if spec in models.names():
         try:
-            return build_for_input(spec, input_size, num_classes), None
+            C, H, W = input_size or (1, None, None)
+            size = None if H is None else (H, W)
+            return models.build(spec, num_classes=num_classes, in_channels=C,
+                                input_size=size), None
         except ValueError as error:
             raise VizInputError(str(error)) from None
     raise VizInputError(f"{spec}: neither a checkpoint file nor a model name; give a "
@@ -47,13 +53,13 @@ def normalised_image(path, config, invert=False):
     Read exactly as `python -m minicnn.predict` reads it, then normalised with the run's
     mean and std. Returns (x, pixels) where pixels is the (C, H, W) 0..1 image for display.
     """
-    C, H, W = config["input_shape"]
+    C, H, W = config.input_shape
     try:
         pixels = load_image(path, C, (H, W), invert)
     except (FileNotFoundError, ValueError) as error:
         raise VizInputError(str(error)) from None
-    mean = np.asarray(config["mean"], dtype=np.float32).reshape(-1, 1, 1)
-    std = np.asarray(config["std"], dtype=np.float32).reshape(-1, 1, 1)
+    mean = np.asarray(config.mean, dtype=np.float32).reshape(-1, 1, 1)
+    std = np.asarray(config.std, dtype=np.float32).reshape(-1, 1, 1)
     return ((pixels - mean) / std)[None].astype(np.float32), pixels
 
 
@@ -66,8 +72,8 @@ def sample_batch(input_size, n=16, config=None):
     from minicnn.data import Batches, load_bundled
     data = load_bundled()
     C, H, W = input_size
-    mean = config["mean"] if config else data.mean
-    std = config["std"] if config else data.std
+    mean = config.mean if config else data.mean
+    std = config.std if config else data.std
     images = np.repeat(data.test_x[:n], C, axis=1) if C != 1 else data.test_x[:n]
     if len(mean) != C:
         mean, std = (mean[0],) * C, (std[0],) * C
