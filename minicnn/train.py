@@ -11,7 +11,9 @@ would change it are refused by name, and its output goes next to the checkpoint 
 """
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
 
 from minicnn import backend, checkpoint, cli, models, recipes, training
@@ -37,7 +39,11 @@ def _recipe_for_help(argv):
 
 def parse_args(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    recipe = _recipe_for_help(argv)
+    return build_parser(_recipe_for_help(argv)).parse_args(argv)
+
+
+def build_parser(recipe=None):
+    """The command's arguments; their help shows `recipe`'s values when one is given."""
 
     def recipe_says(field):
         if recipe is None:
@@ -88,7 +94,7 @@ def parse_args(argv=None):
                    help="allow --out to be a folder that already holds a run")
     p.add_argument("--resume", metavar="CKPT", help="continue the run of this checkpoint")
     p.add_argument("--no-download", action="store_true", help="never download datasets")
-    return p.parse_args(argv)
+    return p
 
 
 def make_config(args):
@@ -226,8 +232,14 @@ def start(args):
     return config, data, resume_state
 
 
+def _sigterm_as_ctrl_c(signum, frame):
+    raise KeyboardInterrupt  # during start-up; the loop installs its own handler
+
+
 def run(argv=None):
     args = parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _sigterm_as_ctrl_c)
     prepared = start(args)
     if isinstance(prepared, str):
         print(prepared)

@@ -137,9 +137,8 @@ def epoch_line(row, total_epochs):
 
 
 def divergence_warning(loss, first_loss, lr):
-    return (f"warning: the loss {loss:.4g} is {loss / first_loss:.3g} times its first value "
-            f"{first_loss:.4g}: training is diverging; stop it (Ctrl-C) and try a lower "
-            f"learning rate, e.g. --lr {lr / 10:g}")
+    return (f"warning: loss {loss:.4g} is {loss / first_loss:.2g} x its first value "
+            f"{first_loss:.4g}: diverging; try a lower --lr, e.g. {lr / 10:g}")
 
 
 def save_checkpoint(path, model, optimizer, scheduler, config, position, history, running,
