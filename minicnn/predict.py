@@ -23,12 +23,15 @@ def load_image(path, channels, size, invert=False):
         with Image.open(path) as image:
             width, height = image.size  # read from the header: nothing decoded yet
             if width * height > MAX_PIXELS:
-                raise ValueError(f"{path}: the image is {width} x {height} pixels, more than "
+                raise ValueError(f"{path}: the image has {width} x {height} pixels, more than "
                                  f"{MAX_PIXELS:,}; scale it down first")
             image = image.convert("L" if channels == 1 else "RGB")
             image = image.resize((size[1], size[0]), Image.BILINEAR)
             pixels = np.asarray(image, dtype=np.float32) / 255.0
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as error:
+    except Image.DecompressionBombError:  # PIL's own limit, checked when the header is read
+        raise ValueError(f"{path}: the image has more than {MAX_PIXELS:,} pixels; scale it "
+                         "down first") from None
+    except (OSError, UnidentifiedImageError) as error:
         reason = ("not an image PIL can read" if isinstance(error, UnidentifiedImageError)
                   else getattr(error, "strerror", None) or str(error))
         raise ValueError(f"{path}: cannot read the image ({reason}); use a PNG or JPEG "

@@ -252,6 +252,8 @@ def run(argv=None):
         status = training.train(config, data, resume_state)
     except training.TrainingDiverged as error:
         return cli.fail(error, status=1)
+    except checkpoint.CheckpointError as error:
+        return cli.fail(f"{args.resume}: {error}")
     except KeyboardInterrupt:  # a second Ctrl-C, or one before the loop began
         print(f"\ninterrupted: stopped at once; the last checkpoint saved (if any) is in "
               f"{config.out}", file=sys.stderr)

@@ -20,6 +20,7 @@ import minicnn
 import minicnn.functional as F
 from minicnn import backend, checkpoint, files, inference, metrics, optim, rng
 from minicnn.data import Batches
+from minicnn.errors import ShapeError
 
 DIVERGENCE_FACTOR = 100.0  # warn when the loss is this many times its first value
 OUTPUT_FILES = (checkpoint.NAME,) + metrics.FILES
@@ -198,8 +199,13 @@ def train(config, data, resume_state=None, on_step=None, log=print, extra_metric
     running = _fresh_sums()
     if resume_state is not None:
         model_state, optimizer_state, meta = resume_state
-        model.load_state_dict(model_state)
-        optimizer.load_state_dict(optimizer_state)
+        try:
+            model.load_state_dict(model_state)
+            optimizer.load_state_dict(optimizer_state)
+        except (KeyError, ShapeError, ValueError, IndexError) as error:
+            message = error.args[0] if error.args else error
+            raise checkpoint.CheckpointError(f"its weights do not fit model {config.model} as "
+                                             f"its config describes it ({message})") from None
         if scheduler is not None and meta["scheduler"] is not None:
             scheduler.load_state_dict(meta["scheduler"])
         rng.set_state(meta["rng_state"])
