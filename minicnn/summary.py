@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import minicnn
 from minicnn import backend, cli, models
-from minicnn.cli import parse_input_size, parse_option  # noqa: F401  (their old home)
 from minicnn import nn
 
 
