@@ -27,6 +27,9 @@ RESUMABLE = ("epochs", "device", "data_dir", "out")
 FIXED_ON_RESUME = ("dataset", "batch_size", "lr", "optimizer", "momentum", "nesterov",
                    "weight_decay", "schedule", "augment", "seed", "limit_train", "limit_test",
                    "profile")
+# Checked one by one in resumed_config and prepare_out. A new flag must join one of the three
+# lists (tests/test_runs.py checks), so that a resume never drops it silently.
+CHECKED_ON_RESUME = ("model", "resume", "overwrite", "no_download", "option", "resize")
 
 
 def _recipe_for_help(argv):

@@ -250,6 +250,18 @@ def test_near_miss_model_name(offline, tmp_path, capsys, main):
     assert line == "error: unknown model 'lenet'; did you mean lenet5?"
 
 
+def test_input_size_is_one_rule_in_models_build():
+    from minicnn import models
+    assert models.build("lenet5", input_size=32).default_input_size == (1, 32, 32)
+    assert models.build("lenet5", input_size=(40, 40)).default_input_size == (1, 40, 40)
+    assert models.build("lenet5", input_size=(32, 40)).default_input_size == (1, 28, 28)
+    assert models.build("lenet5", input_size=32, image_size=32).default_input_size[1] == 32
+    with pytest.raises(ValueError, match="image_size=28 and input size 32 disagree"):
+        models.build("lenet5", input_size=32, image_size=28)
+    with pytest.raises(ValueError, match="input_size must be a positive int"):
+        models.build("lenet5", input_size=0)
+
+
 def test_model_option_spellings(offline, tmp_path, capsys):
     """-o, --option and --model-option are one flag in every command."""
     for spelling in ("-o", "--option", "--model-option"):

@@ -117,6 +117,13 @@ def test_resume_applies_epochs_and_refuses_flags_that_would_change_the_run(one_e
     assert [row["epoch"] for row in history] == [1, 2]
 
 
+def test_every_flag_is_applied_or_refused_on_resume():
+    """Before the fix most flags given with --resume were dropped without a word."""
+    flags = {action.dest for action in train.build_parser()._actions} - {"help"}
+    handled = set(train.RESUMABLE) | set(train.FIXED_ON_RESUME) | set(train.CHECKED_ON_RESUME)
+    assert flags == handled
+
+
 def test_resume_applies_data_dir_and_device(one_epoch_run, tmp_path, capsys):
     ckpt = _ckpt(one_epoch_run)
     code = train.main(["lenet5", "--resume", ckpt, "--epochs", "2", "--data-dir",
