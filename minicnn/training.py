@@ -160,7 +160,7 @@ def save_checkpoint(path, model, optimizer, scheduler, config, position, history
 
 def interrupted_message(config, ckpt_path, signum=signal.SIGINT):
     name = signal.Signals(signum).name
-    return (f"\n{name}: checkpoint saved to {ckpt_path}\n"
+    return (f"\ninterrupted by {name}: checkpoint saved to {ckpt_path}\n"
             f"resume with:  python -m minicnn.train {config.model} "
             f"--resume {shlex.quote(ckpt_path)}")
 

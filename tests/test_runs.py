@@ -180,7 +180,7 @@ def test_sigterm_saves_a_checkpoint_and_prints_the_resume_command(tmp_path):
     output = "".join(lines) + rest
     assert process.returncode == 130, err  # before the fix: killed at once, nothing saved
     assert "Traceback" not in err
-    assert f"SIGTERM: checkpoint saved to {out / 'checkpoint.npz'}" in output
+    assert f"interrupted by SIGTERM: checkpoint saved to {out / 'checkpoint.npz'}" in output
     assert f"resume with:  python -m minicnn.train lenet5 --resume {out}" in output
     meta = checkpoint.load_run(str(out / "checkpoint.npz"))[2]
     assert (meta["epoch"], meta["batch"]) != (0, 0) and meta["epoch"] < 3
