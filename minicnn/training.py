@@ -179,6 +179,9 @@ def train(config, data, resume_state=None, on_step=None, log=print, extra_metric
     Raises TrainingDiverged on a NaN or infinite loss.
     """
     # -- model, optimiser and data ------------------------------------------------------------
+    if config.out is None:
+        raise ValueError("RunConfig.out: the loop needs an output folder for its checkpoint "
+                         "and metrics; set out=...")
     device = config.device
     backend.set_default_device(device)
     minicnn.manual_seed(config.seed)
