@@ -10,6 +10,7 @@ Outputs are never lost: `--out` that already holds a run is refused unless `--re
 would change it are refused by name, and its output goes next to the checkpoint (or to --out).
 """
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -235,14 +236,24 @@ def start(args):
     return config, data, resume_state
 
 
-def _sigterm_as_ctrl_c(signum, frame):
-    raise KeyboardInterrupt  # during start-up; the loop installs its own handler
+@contextlib.contextmanager
+def sigterm_as_ctrl_c():
+    """Within the block SIGTERM raises KeyboardInterrupt, as Ctrl-C does (the training loop
+    installs its own handler, which saves a checkpoint first)."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    if threading.current_thread() is not threading.main_thread():  # signals need the main one
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run(argv=None):
     args = parse_args(argv)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _sigterm_as_ctrl_c)
     prepared = start(args)
     if isinstance(prepared, str):
         print(prepared)
@@ -270,7 +281,8 @@ def run(argv=None):
 
 
 def main(argv=None):
-    return cli.run(run, argv, interrupted="interrupted during start-up; nothing was saved")
+    with sigterm_as_ctrl_c():
+        return cli.run(run, argv, interrupted="interrupted during start-up; nothing was saved")
 
 
 if __name__ == "__main__":

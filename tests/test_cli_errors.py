@@ -241,6 +241,17 @@ def test_ctrl_c_during_start_up(offline, tmp_path, capsys, monkeypatch, run_dir)
     assert "Traceback" not in capsys.readouterr().err
 
 
+def test_sigterm_during_start_up_is_like_ctrl_c(offline, tmp_path, capsys, monkeypatch):
+    import signal
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(train, "load_dataset",
+                        lambda *a, **k: signal.raise_signal(signal.SIGTERM))
+    capsys.readouterr()
+    assert train.main(["lenet5", "--out", str(tmp_path / "o"), *TINY]) == 130
+    assert capsys.readouterr().err.strip() == "interrupted during start-up; nothing was saved"
+    assert signal.getsignal(signal.SIGTERM) is before  # the command restored the handler
+
+
 # -- model names and options ------------------------------------------------------------------
 
 @pytest.mark.parametrize("main", [train.main, summary.main, crosscheck.main])
