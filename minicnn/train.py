@@ -81,7 +81,7 @@ def build_parser(recipe=None):
                         + recipe_says("input_size").replace("None", "the model's size"))
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random crop + horizontal flip" + recipe_says("augment"))
-    cli.add_options(p)
+    cli.add_options(p, recipe_says("build").replace("{}", "none"))
     p.add_argument("--profile", choices=recipes.PROFILES,
                    help="recipe profile (default: cpu on --device cpu, paper on --device gpu)")
     p.add_argument("--device", choices=["cpu", "gpu"], default=None,
