@@ -146,7 +146,7 @@ def save_checkpoint(path, model, optimizer, scheduler, config, position, history
                     first_loss=None):
     """position: (epoch, batch) of the next step to take; running: sums of the epoch so far."""
     meta = {
-        "config": config.to_dict(),
+        "config": config.as_dict(),
         "epoch": position[0],
         "batch": position[1],
         "running": running,

@@ -17,7 +17,7 @@ from minicnn import evaluate as evaluate_command
 from minicnn import predict as predict_command
 from minicnn.data import datasets
 
-from test_train_command import TINY, _no_full_data
+from test_train_command import TINY, _no_full_data, make_tiny_run
 
 
 @pytest.fixture
@@ -27,13 +27,8 @@ def offline(monkeypatch, tmp_path):
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    """One 1-epoch LeNet-5 run on 48 bundled images; tests copy its checkpoint."""
-    tmp_path = tmp_path_factory.mktemp("run")
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        _no_full_data(monkeypatch, tmp_path)
-        assert train.main(["lenet5", "--epochs", "1", "--out", str(tmp_path / "o"),
-                           *TINY]) == 0
-    return tmp_path / "o"
+    """The output folder of a 2-epoch LeNet-5 run on 48 bundled images."""
+    return make_tiny_run(tmp_path_factory)
 
 
 def error_of(capsys, main, argv, status=2):
@@ -111,7 +106,7 @@ def test_damaged_checkpoints(run_dir, tmp_path, capsys, offline, command):
         elif command == "predict":
             line = error_of(capsys, predict_command.main, [path, str(image)])
         else:
-            line = error_of(capsys, train.main, ["lenet5", "--resume", path, "--epochs", "2"])
+            line = error_of(capsys, train.main, ["lenet5", "--resume", path, "--epochs", "3"])
         assert path in line and words in line, (name, line)
 
 
@@ -191,7 +186,7 @@ def test_full_disk_is_one_line_and_keeps_the_last_checkpoint(offline, tmp_path, 
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), file.name)
     monkeypatch.setattr(checkpoint.np, "savez", disk_full)
     line = error_of(capsys, train.main, ["lenet5", "--resume", str(out / "checkpoint.npz"),
-                                         "--epochs", "2"])
+                                         "--epochs", "3"])
     assert "no space left on device; free some space" in line
     assert (out / "checkpoint.npz").read_bytes() == before  # still the epoch-1 checkpoint
     assert not [name for name in os.listdir(out) if name.endswith(".tmp")]
