@@ -89,12 +89,20 @@ def load(path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint {path}: does not exist; give the path of a "
                                 f"run's {NAME}")
+    with open(path, "rb") as f:
+        is_zip = f.read(4) == b"PK\x03\x04"  # an .npz is a zip archive
     try:
+        if not is_zip:
+            raise ValueError("not a zip archive")
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as error:
-        reason = ("it holds pickled objects, which minicnn never writes" if "pickle" in
-                  str(error) else "it is truncated or not an .npz archive")
+        if not is_zip:
+            reason = "it is not an .npz archive"
+        elif "pickle" in str(error):
+            reason = "it holds pickled objects, which minicnn never writes"
+        else:
+            reason = "it is truncated or damaged"
         raise CheckpointError(f"{path}: not a readable minicnn checkpoint ({reason}); use a "
                               f"{NAME} written by minicnn.train") from None
     if "meta" not in arrays:

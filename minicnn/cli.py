@@ -68,11 +68,11 @@ def add_model(p, help_extra=""):
     p.add_argument("model", help="one of: " + ", ".join(models.names()) + help_extra)
 
 
-def add_options(p):
+def add_options(p, help_extra=""):
     p.add_argument("-o", "--option", "--model-option", dest="option", type=parse_option,
                    action="append", default=[], metavar="KEY=VALUE",
                    help="a model build option, repeatable (e.g. -o width=0.5 -o "
-                        "small_input=True); see minicnn.models.options(MODEL)")
+                        "small_input=True); see minicnn.models.options(MODEL)" + help_extra)
 
 
 def add_input_size(p):

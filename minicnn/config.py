@@ -5,35 +5,26 @@ recipe (minicnn/recipes.py) and the flags given, the training loop reads only it
 checkpoint stores it as JSON so that a resumed run, `evaluate` and `predict` rebuild the same
 model on the same data. The fields after `download` are filled in once the data is loaded.
 
+    >>> from minicnn import recipes
     >>> from minicnn.config import RunConfig
     >>> config = RunConfig(model="lenet5", epochs=8, batch_size=64, optimizer="adam", lr=2e-3)
+    >>> config = RunConfig(model="lenet5", **recipes.get("lenet5").as_dict())  # its recipe
     >>> config.check()          # raises ValueError naming the first bad field
 """
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 
 from minicnn import models
+from minicnn.recipes import Recipe
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    """The settings of one run. Recipe fields are documented in minicnn.recipes.Recipe."""
+@dataclass(frozen=True, kw_only=True)
+class RunConfig(Recipe):
+    """The settings of one run: the training recipe (epochs, batch_size, optimizer, lr, ...;
+    see minicnn.recipes.Recipe) plus what the run trains, on what, where and how."""
     model: str
-    epochs: int
-    batch_size: int
     dataset: str = "fashion-mnist"
-    profile: str = "cpu"
-    optimizer: str = "sgd"          # "sgd" or "adam"
-    lr: float = 0.01
-    momentum: float = 0.9           # SGD only
-    nesterov: bool = False          # SGD only
-    weight_decay: float = 0.0
-    schedule: str = "cosine"        # "none", "step" or "cosine"
-    step_size: int = 10
-    gamma: float = 0.1
-    input_size: int = None          # None: the model's default_input_size
-    augment: bool = False
-    build: dict = field(default_factory=dict)  # options for minicnn.models.build
+    profile: str = "cpu"            # the recipe profile the run started from
     device: str = "cpu"
     seed: int = 0
     limit_train: int = None         # use the first N training images
@@ -57,9 +48,6 @@ class RunConfig:
         in_channels = in_channels or self.input_shape[0]
         return models.build(self.model, num_classes=num_classes or self.num_classes,
                             in_channels=in_channels, input_size=self.input_size, **self.build)
-
-    def to_dict(self):
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, saved):

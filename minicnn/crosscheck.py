@@ -175,12 +175,11 @@ def build_pair(name, input_size, dtype, num_classes=10, seed=0, options=None):
 
     from minicnn.interop.keras_twin import keras_twin
 
-    options = dict(options or {})
-    if input_size is not None and "image_size" in models.options(name):
-        options.setdefault("image_size", input_size[1])
     in_channels = input_size[0] if input_size is not None else 1
+    image_hw = tuple(input_size[1:]) if input_size is not None else None
     minicnn.manual_seed(seed)
-    model = models.build(name, num_classes=num_classes, in_channels=in_channels, **options)
+    model = models.build(name, num_classes=num_classes, in_channels=in_channels,
+                         input_size=image_hw, **dict(options or {}))
     input_size = tuple(input_size or model.default_input_size)
     model.to(dtype=dtype)
     keras.utils.set_random_seed(seed)
@@ -208,14 +207,30 @@ def _parse_args(argv):
     return parser.parse_args(argv)
 
 
+def _import_tensorflow_quietly():
+    """Import TensorFlow with its C++ start-up lines (absl, oneDNN, CPU features) hidden.
+
+    TF_CPP_MIN_LOG_LEVEL no longer silences them all (TF 2.18+ logs through absl before it is
+    read), so stderr's file descriptor points at /dev/null for the import only; Python errors
+    are raised as usual and reported by the caller.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # later C++ warnings
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        import minicnn.interop.tensorflow  # noqa: F401  (fails early with the install hint)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
 def run(argv=None):
     args = _parse_args(argv)
     cli.check_model_name(args.model)
-    # Before TensorFlow is first imported: its C++ start-up lines (oneDNN, CUDA probing) are
-    # noise here. setdefault: a user who set the variable keeps their choice.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        import minicnn.interop.tensorflow  # noqa: F401  (fails early with the install hint)
+        _import_tensorflow_quietly()
     except ImportError as error:
         return cli.fail(f"crosscheck: {error}")
     start = time.perf_counter()

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import minicnn
 from minicnn import backend, cli, models, nn
-from minicnn.cli import parse_input_size, parse_option  # noqa: F401  (their old home)
 from minicnn.layer_calls import record_leaf_calls
 
 
@@ -132,14 +131,11 @@ def _bytes(count):
 
 
 def build_for_input(name, input_size=None, num_classes=10, options=None):
-    """Build model `name`; with input_size (C, H, W), for C channels and H x W images."""
-    options = dict(options or {})
-    in_channels = 1
-    if input_size is not None:
-        in_channels, H, W = input_size
-        if H == W and "image_size" not in options:
-            options["image_size"] = H
-    return models.build(name, num_classes=num_classes, in_channels=in_channels, **options)
+    """Build model `name`; with input_size (C, H, W), for C channels and H x W images
+    (`models.build`'s input_size rule)."""
+    in_channels, image_hw = (1, None) if input_size is None else (input_size[0], input_size[1:])
+    return models.build(name, num_classes=num_classes, in_channels=in_channels,
+                        input_size=image_hw, **dict(options or {}))
 
 
 def run(argv=None):

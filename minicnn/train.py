@@ -10,8 +10,11 @@ Outputs are never lost: `--out` that already holds a run is refused unless `--re
 would change it are refused by name, and its output goes next to the checkpoint (or to --out).
 """
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 import time
 
 from minicnn import backend, checkpoint, cli, models, recipes, training
@@ -25,6 +28,9 @@ RESUMABLE = ("epochs", "device", "data_dir", "out")
 FIXED_ON_RESUME = ("dataset", "batch_size", "lr", "optimizer", "momentum", "nesterov",
                    "weight_decay", "schedule", "augment", "seed", "limit_train", "limit_test",
                    "profile")
+# Checked one by one in resumed_config and prepare_out. A new flag must join one of the three
+# lists (tests/test_runs.py checks), so that a resume never drops it silently.
+CHECKED_ON_RESUME = ("model", "resume", "overwrite", "no_download", "option", "resize")
 
 
 def _recipe_for_help(argv):
@@ -37,7 +43,11 @@ def _recipe_for_help(argv):
 
 def parse_args(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    recipe = _recipe_for_help(argv)
+    return build_parser(_recipe_for_help(argv)).parse_args(argv)
+
+
+def build_parser(recipe=None):
+    """The command's arguments; their help shows `recipe`'s values when one is given."""
 
     def recipe_says(field):
         if recipe is None:
@@ -71,7 +81,7 @@ def parse_args(argv=None):
                         + recipe_says("input_size").replace("None", "the model's size"))
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random crop + horizontal flip" + recipe_says("augment"))
-    cli.add_options(p)
+    cli.add_options(p, recipe_says("build").replace("{}", "none"))
     p.add_argument("--profile", choices=recipes.PROFILES,
                    help="recipe profile (default: cpu on --device cpu, paper on --device gpu)")
     p.add_argument("--device", choices=["cpu", "gpu"], default=None,
@@ -88,7 +98,7 @@ def parse_args(argv=None):
                    help="allow --out to be a folder that already holds a run")
     p.add_argument("--resume", metavar="CKPT", help="continue the run of this checkpoint")
     p.add_argument("--no-download", action="store_true", help="never download datasets")
-    return p.parse_args(argv)
+    return p
 
 
 def make_config(args):
@@ -226,6 +236,22 @@ def start(args):
     return config, data, resume_state
 
 
+@contextlib.contextmanager
+def sigterm_as_ctrl_c():
+    """Within the block SIGTERM raises KeyboardInterrupt, as Ctrl-C does (the training loop
+    installs its own handler, which saves a checkpoint first)."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    if threading.current_thread() is not threading.main_thread():  # signals need the main one
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(argv=None):
     args = parse_args(argv)
     prepared = start(args)
@@ -240,6 +266,8 @@ def run(argv=None):
         status = training.train(config, data, resume_state)
     except training.TrainingDiverged as error:
         return cli.fail(error, status=1)
+    except checkpoint.CheckpointError as error:
+        return cli.fail(f"{args.resume}: {error}")
     except KeyboardInterrupt:  # a second Ctrl-C, or one before the loop began
         print(f"\ninterrupted: stopped at once; the last checkpoint saved (if any) is in "
               f"{config.out}", file=sys.stderr)
@@ -253,7 +281,8 @@ def run(argv=None):
 
 
 def main(argv=None):
-    return cli.run(run, argv, interrupted="interrupted during start-up; nothing was saved")
+    with sigterm_as_ctrl_c():
+        return cli.run(run, argv, interrupted="interrupted during start-up; nothing was saved")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import minicnn
 import minicnn.functional as F
 from minicnn import backend, checkpoint, files, inference, metrics, optim, rng
 from minicnn.data import Batches
+from minicnn.errors import ShapeError
 
 DIVERGENCE_FACTOR = 100.0  # warn when the loss is this many times its first value
 OUTPUT_FILES = (checkpoint.NAME,) + metrics.FILES
@@ -137,16 +138,15 @@ def epoch_line(row, total_epochs):
 
 
 def divergence_warning(loss, first_loss, lr):
-    return (f"warning: the loss {loss:.4g} is {loss / first_loss:.3g} times its first value "
-            f"{first_loss:.4g}: training is diverging; stop it (Ctrl-C) and try a lower "
-            f"learning rate, e.g. --lr {lr / 10:g}")
+    return (f"warning: loss {loss:.4g} is {loss / first_loss:.2g} x its first value "
+            f"{first_loss:.4g}: diverging; try a lower --lr, e.g. {lr / 10:g}")
 
 
 def save_checkpoint(path, model, optimizer, scheduler, config, position, history, running,
                     first_loss=None):
     """position: (epoch, batch) of the next step to take; running: sums of the epoch so far."""
     meta = {
-        "config": config.to_dict(),
+        "config": config.as_dict(),
         "epoch": position[0],
         "batch": position[1],
         "running": running,
@@ -160,7 +160,7 @@ def save_checkpoint(path, model, optimizer, scheduler, config, position, history
 
 def interrupted_message(config, ckpt_path, signum=signal.SIGINT):
     name = signal.Signals(signum).name
-    return (f"\n{name}: checkpoint saved to {ckpt_path}\n"
+    return (f"\ninterrupted by {name}: checkpoint saved to {ckpt_path}\n"
             f"resume with:  python -m minicnn.train {config.model} "
             f"--resume {shlex.quote(ckpt_path)}")
 
@@ -179,6 +179,9 @@ def train(config, data, resume_state=None, on_step=None, log=print, extra_metric
     Raises TrainingDiverged on a NaN or infinite loss.
     """
     # -- model, optimiser and data ------------------------------------------------------------
+    if config.out is None:
+        raise ValueError("RunConfig.out: the loop needs an output folder for its checkpoint "
+                         "and metrics; set out=...")
     device = config.device
     backend.set_default_device(device)
     minicnn.manual_seed(config.seed)
@@ -199,8 +202,13 @@ def train(config, data, resume_state=None, on_step=None, log=print, extra_metric
     running = _fresh_sums()
     if resume_state is not None:
         model_state, optimizer_state, meta = resume_state
-        model.load_state_dict(model_state)
-        optimizer.load_state_dict(optimizer_state)
+        try:
+            model.load_state_dict(model_state)
+            optimizer.load_state_dict(optimizer_state)
+        except (KeyError, ShapeError, ValueError, IndexError) as error:
+            message = error.args[0] if error.args else error
+            raise checkpoint.CheckpointError(f"its weights do not fit model {config.model} as "
+                                             f"its config describes it ({message})") from None
         if scheduler is not None and meta["scheduler"] is not None:
             scheduler.load_state_dict(meta["scheduler"])
         rng.set_state(meta["rng_state"])

@@ -36,9 +36,8 @@ def offline(monkeypatch, tmp_path):
     _no_full_data(monkeypatch, tmp_path)
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """One 2-epoch LeNet-5 run on 48 bundled images, shared by the tests that read its output."""
+def make_tiny_run(tmp_path_factory):
+    """One 2-epoch LeNet-5 run on 48 bundled images; returns its output folder."""
     tmp_path = tmp_path_factory.mktemp("run")
     with pytest.MonkeyPatch.context() as monkeypatch:
         _no_full_data(monkeypatch, tmp_path)
@@ -46,6 +45,12 @@ def tiny_run(tmp_path_factory):
         code = train.main(["lenet5", "--epochs", "2", "--out", str(out), *TINY])
     assert code == 0
     return out
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """The run shared by the tests that read its output."""
+    return make_tiny_run(tmp_path_factory)
 
 
 def test_bare_command_uses_bundled_subset_and_says_so(offline, tmp_path, capsys):

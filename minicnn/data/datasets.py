@@ -13,7 +13,12 @@ import numpy as np
 from minicnn.data import bundled
 from minicnn.data.cifar import read_cifar
 from minicnn.data.idx import read_idx
-from minicnn.data.sources import DatasetSpec, RemoteFile, find_or_download, DataNotFoundError
+from minicnn.data.sources import (
+    DataNotFoundError,
+    DatasetSpec,
+    RemoteFile,
+    find_or_download,
+)
 
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]

@@ -143,7 +143,8 @@ def download_file(url, remote, dest_dir, opener=urllib.request.urlopen, timeout=
         digest = hashlib.md5()
         with open(tmp_path, "wb") as out, opener(url, timeout=timeout) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=remote.name) as bar:
+            with tqdm(total=total, unit="B", unit_scale=True, desc=remote.name,
+                      disable=None) as bar:  # no carriage-return frames in piped logs
                 for block in iter(lambda: response.read(1 << 16), b""):
                     out.write(block)
                     digest.update(block)

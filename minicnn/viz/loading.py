@@ -11,7 +11,7 @@ from minicnn import models
 from minicnn.checkpoint import CheckpointError
 from minicnn.checkpoint import load_model as load_checkpoint_model  # -> (model in eval, config)
 from minicnn.cli import parse_input_size  # noqa: F401 (re-exported for the viz commands)
-from minicnn.predict import load_image
+from minicnn.data.image_file import load_image
 
 
 class VizInputError(ValueError):
