@@ -18,6 +18,8 @@ _INPUT_NAMES = {
     "add": ("a", "b"), "sub": ("a", "b"), "mul": ("a", "b"), "div": ("a", "b"),
     "matmul": ("a", "b"),
 }
+# The identity ops that full backward hooks put around a module's inputs and output.
+HOOK_OP = "backward_hook"
 # Attributes a Function sets that are bookkeeping, not settings of the op.
 _NOT_SETTINGS = {"needs_input_grad", "inputs", "has_bias", "x_shape"}
 
@@ -120,6 +122,10 @@ class Recorder:
     def on_forward(self, function, inputs, arrays, output):
         index = len(self.record.events)
         op = op_name(function)
+        if op == HOOK_OP:  # its output is its input under another name: not an op of the model
+            self.tensor_ids[id(output)] = self.tensor_number(inputs[0])
+            self.alive.append(output)
+            return
         module = self.module_stack[-1] if self.module_stack else ""
         keep = self.keeps(module)
         slots = []
@@ -141,6 +147,8 @@ class Recorder:
             self.record.loss = float(backend.asnumpy(root.data).reshape(()))
 
     def on_backward(self, function, gy, gxs):
+        if op_name(function) == HOOK_OP:
+            return
         index = len(self.record.events)
         forward_index = self.forward_of.get(id(function))
         forward = self.record.events[forward_index] if forward_index is not None else None

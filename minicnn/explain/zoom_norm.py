@@ -1,0 +1,100 @@
+"""Zoom into normalisation: BatchNorm's batch statistics, one normalised value, the running
+update and the three terms of its backward; LRN's channel window and its sum."""
+import numpy as np
+
+from minicnn.explain.worked import check, g
+
+
+def batch_norm(event, a):
+    x, y = a["x"], a["out"]
+    p = event["params"]
+    eps, momentum, training = p["eps"], p["momentum"], p["training"]
+    c = 0
+    values = x[:, c]                                    # (N, H, W) or (N,)
+    m = values.size
+    mean, var = values.mean(), values.var()
+    if not training:
+        mean, var = a["running_mean"][c], a["running_var"][c]
+    gamma = a["weight"][c] if "weight" in a else 1.0
+    beta = a["bias"][c] if "bias" in a else 0.0
+    index = (0, c) + (0,) * (x.ndim - 2)
+    xhat = (x[index] - mean) / np.sqrt(var + eps)
+    worked = gamma * xhat + beta
+    source = "this batch" if training else "the running statistics (eval mode)"
+    lines = [f"channel {c}: statistics of {source} over N*H*W = {m} values",
+             f"  mean = sum / {m} = {mean:.7g}",
+             f"  variance (biased, / {m}) = {var:.7g}",
+             f"element {list(index)}: x = {g(x[index])}",
+             f"  x_hat = (x - mean) / sqrt(var + {eps:g}) = ({g(x[index])} - {g(mean)}) / "
+             f"{g(np.sqrt(var + eps))} = {xhat:.7g}",
+             f"  y = gamma * x_hat + beta = {g(gamma)} * {g(xhat)} + {g(beta)} = {worked:.7g}"]
+    checks = [check(f"y{list(index)}", worked, y[index], abs(gamma * xhat) + abs(beta))]
+    if training and "running_mean_new" in a:
+        lines_r, checks_r = _running_update(a, c, mean, values.var(ddof=1), momentum)
+        lines += lines_r
+        checks += checks_r
+    if "grad_x" in a:
+        lines_b, checks_b = _backward(a, c, index, mean, var, eps, gamma, training)
+        lines += lines_b
+        checks += checks_b
+    return lines, checks
+
+
+def _running_update(a, c, mean, unbiased_var, momentum):
+    new_mean = (1 - momentum) * a["running_mean"][c] + momentum * mean
+    new_var = (1 - momentum) * a["running_var"][c] + momentum * unbiased_var
+    lines = [f"running statistics (momentum {momentum:g}; the variance unbiased, / (m - 1)):",
+             f"  running_mean = {1 - momentum:g} * {g(a['running_mean'][c])} + {momentum:g} * "
+             f"{g(mean)} = {new_mean:.7g}",
+             f"  running_var = {1 - momentum:g} * {g(a['running_var'][c])} + {momentum:g} * "
+             f"{g(unbiased_var)} = {new_var:.7g}"]
+    return lines, [check(f"running_mean[{c}]", new_mean, a["running_mean_new"][c]),
+                   check(f"running_var[{c}]", new_var, a["running_var_new"][c])]
+
+
+def _backward(a, c, index, mean, var, eps, gamma, training):
+    x, gy = a["x"], a["grad_out"][:, c]
+    inv_std = 1 / np.sqrt(var + eps)
+    xhat = (x[:, c] - mean) * inv_std
+    gxhat = gy * gamma
+    e = index[1:][1:]  # the element inside channel c: (0, 0) or ()
+    first = gxhat[(0,) + e]
+    second = gxhat.mean() if training else 0.0
+    third = xhat[(0,) + e] * (gxhat * xhat).mean() if training else 0.0
+    worked = inv_std * (first - second - third)
+    lines = ["backward, with g_hat = gy * gamma (per element):",
+             f"  gx = (g_hat - mean(g_hat) - x_hat * mean(g_hat * x_hat)) / sqrt(var + eps)",
+             f"     = ({g(first)} - {g(second)} - {g(third)}) * {g(inv_std)} = {worked:.7g}",
+             "  (the last two terms exist because the batch mean and variance depend on x)"
+             if training else "  (eval mode: the statistics are constants, so only g_hat)",
+             f"  gamma gradient = sum(gy * x_hat) = {(gy * xhat).sum():.7g}; beta gradient = "
+             f"sum(gy) = {gy.sum():.7g}"]
+    scale = inv_std * (abs(first) + abs(second) + abs(third))
+    checks = [check(f"gx{list(index)}", worked, a["grad_x"][index], scale)]
+    if "grad_weight" in a:
+        checks.append(check(f"ggamma[{c}]", (gy * xhat).sum(), a["grad_weight"][c],
+                            np.abs(gy * xhat).sum()))
+    if "grad_bias" in a:
+        checks.append(check(f"gbeta[{c}]", gy.sum(), a["grad_bias"][c], np.abs(gy).sum()))
+    return lines, checks
+
+
+def local_response_norm(event, a):
+    x, y = a["x"], a["out"]
+    p = event["params"]
+    size, alpha, beta, k = p["size"], p["alpha"], p["beta"], p["k"]
+    C = x.shape[1]
+    n, c, i, j = 0, C // 2, x.shape[2] // 2, x.shape[3] // 2
+    low, high = max(0, c - size // 2), min(C - 1, c + (size - 1) // 2)
+    window = x[n, low:high + 1, i, j]
+    sum_sq = (window * window).sum()
+    scale = k + alpha / size * sum_sq
+    worked = x[n, c, i, j] / scale ** beta
+    lines = [f"size {size}, alpha {alpha:g}, beta {beta:g}, k {k:g}",
+             f"element x[{n}, {c}, {i}, {j}] = {g(x[n, c, i, j])}: its channel window is "
+             f"{low}..{high}", f"  values {', '.join(g(v) for v in window)}",
+             f"  sum of squares = {sum_sq:.7g}",
+             f"  scale = k + alpha / size * sum = {k:g} + {alpha / size:g} * {g(sum_sq)} "
+             f"= {scale:.7g}",
+             f"  y = x / scale^beta = {g(x[n, c, i, j])} / {g(scale)}^{beta:g} = {worked:.7g}"]
+    return lines, [check(f"y[{n}, {c}, {i}, {j}]", worked, y[n, c, i, j])]
