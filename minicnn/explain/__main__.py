@@ -69,6 +69,7 @@ def build(args):
     """(model, optimizer, config) from the recipe or the checkpoint, plus the options."""
     from minicnn.train import build_optimizer, parse_model_options
     minicnn.manual_seed(args.seed)
+    models.options(args.model)  # an unknown name fails here, listing the zoo
     if args.checkpoint:
         from minicnn.evaluate import load_model
         model, config = load_model(args.checkpoint)
@@ -127,9 +128,11 @@ def main(argv=None, stdin=None):
         return 2
     try:
         print("\n".join(describe(args, model, optimizer, source, len(y))))
-        if target is not None:
-            print_zoom(record, target)
-        else:
+        if target is not None and not print_zoom(record, target):
+            print("error: a worked value differs from the engine's (a bug in minicnn)",
+                  file=sys.stderr)
+            return 1
+        if target is None:
             pause = pause_after_each(record, stdin or sys.stdin) if args.step else None
             print_record(record, pause)
     except BrokenPipeError:  # `... | head`: the reader left; stop quietly

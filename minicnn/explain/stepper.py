@@ -62,5 +62,8 @@ def select_event(record, name):
 
 
 def print_zoom(record, index, out=print):
+    """Print the zoom of event `index`; returns True when every check matched the engine."""
     from minicnn.explain.zoom import zoom, zoom_lines
-    out("\n".join(zoom_lines(zoom(record, index))))
+    data = zoom(record, index)
+    out("\n".join(zoom_lines(data)))
+    return all(check["ok"] for check in data["checks"])

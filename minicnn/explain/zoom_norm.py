@@ -84,7 +84,7 @@ def local_response_norm(event, a):
     p = event["params"]
     size, alpha, beta, k = p["size"], p["alpha"], p["beta"], p["k"]
     C = x.shape[1]
-    n, c, i, j = 0, C // 2, x.shape[2] // 2, x.shape[3] // 2
+    n, c, i, j = _nonzero_near_centre(x)
     low, high = max(0, c - size // 2), min(C - 1, c + (size - 1) // 2)
     window = x[n, low:high + 1, i, j]
     sum_sq = (window * window).sum()
@@ -97,4 +97,31 @@ def local_response_norm(event, a):
              f"  scale = k + alpha / size * sum = {k:g} + {alpha / size:g} * {g(sum_sq)} "
              f"= {scale:.7g}",
              f"  y = x / scale^beta = {g(x[n, c, i, j])} / {g(scale)}^{beta:g} = {worked:.7g}"]
-    return lines, [check(f"y[{n}, {c}, {i}, {j}]", worked, y[n, c, i, j])]
+    checks = [check(f"y[{n}, {c}, {i}, {j}]", worked, y[n, c, i, j])]
+    if "grad_x" in a:
+        column = x[n, :, i, j]                          # every channel at this position
+        padded = np.concatenate([np.zeros(size), column ** 2, np.zeros(size)])
+        scales = k + alpha / size * np.array(
+            [padded[size + d - size // 2:size + d + (size - 1) // 2 + 1].sum() for d in range(C)])
+        gy, yc = a["grad_out"][n, :, i, j], y[n, :, i, j]
+        users = range(max(0, c - (size - 1) // 2), min(C - 1, c + size // 2) + 1)
+        through = sum(gy[d] * yc[d] / scales[d] for d in users)
+        direct = gy[c] * scales[c] ** -beta
+        worked_g = direct - 2 * alpha * beta / size * x[n, c, i, j] * through
+        lines += [f"backward: x[{n}, {c}, {i}, {j}] reaches y directly and through the scale "
+                  f"of channels {users[0]}..{users[-1]}",
+                  f"  gx = gy_c * s_c^-beta - 2 alpha beta / size * x_c * sum(gy_d y_d / s_d)",
+                  f"     = {g(direct)} - {g(2 * alpha * beta / size)} * {g(x[n, c, i, j])} * "
+                  f"{g(through)} = {worked_g:.7g}"]
+        checks.append(check(f"gx[{n}, {c}, {i}, {j}]", worked_g, a["grad_x"][n, c, i, j],
+                            abs(direct) + abs(worked_g - direct)))
+    return lines, checks
+
+
+def _nonzero_near_centre(x):
+    """(0, c, i, j): the input element nearest the centre of image 0 that is not zero."""
+    N, C, H, W = x.shape
+    candidates = sorted((abs(c - C // 2) + abs(i - H // 2) + abs(j - W // 2), c, i, j)
+                        for c in range(C) for i in range(H) for j in range(W)
+                        if x[0, c, i, j] != 0)
+    return (0,) + tuple(candidates[0][1:]) if candidates else (0, C // 2, H // 2, W // 2)
