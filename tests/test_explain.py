@@ -75,6 +75,7 @@ def test_step_with_enter_to_the_end_prints_everything(capsys):
     (["lenet5", "--batch", "0"], "--batch: must be at least 1"),
     (["nosuchnet"], "unknown model 'nosuchnet'"),
     (["lenet5", "--op", "c9"], "--op c9: no module path or op of that name"),
+    (["lenet5", "--op", "flatten"], "no worked example for op 'reshape'"),
     (["lenet5", "--checkpoint", "missing.npz"], "missing.npz"),
     (["lenet5", "--model-option", "width"], "KEY=VALUE"),
 ])

@@ -17,7 +17,8 @@ import sys
 import minicnn
 from minicnn import models, recipes
 from minicnn.explain import step
-from minicnn.explain.stepper import pause_after_each, print_zoom, select_event
+from minicnn.explain.stepper import pause_after_each, select_event
+from minicnn.explain.zoom import zoom, zoom_lines
 from minicnn.explain.text import batch_lines, event_lines, phase_title
 
 
@@ -121,18 +122,20 @@ def main(argv=None, stdin=None):
         x, y, data, source = load_images(args, model, mean_std)
         record = step(model, x, y, optimizer, keep="all", class_names=data.class_names,
                       name=args.model)
-        target = select_event(record, args.op) if args.op else None
+        zoomed = zoom(record, select_event(record, args.op)) if args.op else None
     except (ValueError, KeyError, FileNotFoundError, minicnn.ShapeError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"error: {message}", file=sys.stderr)
         return 2
     try:
         print("\n".join(describe(args, model, optimizer, source, len(y))))
-        if target is not None and not print_zoom(record, target):
-            print("error: a worked value differs from the engine's (a bug in minicnn)",
-                  file=sys.stderr)
-            return 1
-        if target is None:
+        if zoomed is not None:
+            print("\n".join(zoom_lines(zoomed)))
+            if not all(check["ok"] for check in zoomed["checks"]):
+                print("error: a worked value differs from the engine's (a bug in minicnn)",
+                      file=sys.stderr)
+                return 1
+        else:
             pause = pause_after_each(record, stdin or sys.stdin) if args.step else None
             print_record(record, pause)
     except BrokenPipeError:  # `... | head`: the reader left; stop quietly

@@ -59,11 +59,3 @@ def select_event(record, name):
     modules = sorted({e["module"] for e in record.forward if e["module"]})
     shown = ", ".join(modules[:5]) + (", ..." if len(modules) > 5 else "")
     raise ValueError(f"--op {name}: no module path or op of that name; try {shown}")
-
-
-def print_zoom(record, index, out=print):
-    """Print the zoom of event `index`; returns True when every check matched the engine."""
-    from minicnn.explain.zoom import zoom, zoom_lines
-    data = zoom(record, index)
-    out("\n".join(zoom_lines(data)))
-    return all(check["ok"] for check in data["checks"])
