@@ -58,7 +58,7 @@ def test_step_pauses_after_each_op_driven_through_stdin():
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.count("[Enter] next op") == 4  # after ops 0, 1, then twice after op 2
-    assert "  x (2, 6, 28, 28):" in out and "  out (2, 6, 14, 14):" in out  # op 2's arrays
+    assert "  x[0, 0] of x (2, 6, 28, 28):" in out and "out[0, 0] of out (2, 6, 14, 14):" in out
     assert out.rstrip().endswith("quit")
     assert "backward:" not in out and "   3  c3" not in out
 

@@ -36,17 +36,21 @@ def pause_after_each(record, stream, out=print):
     return pause
 
 
-def array_lines(record, event, edgeitems=2):
-    """Each kept array of the event, printed by NumPy with at most 2 items at each edge."""
+def array_lines(record, event, edgeitems=3):
+    """Each kept array of the event (of a 4-D one, the first image's first channel), printed by
+    NumPy with at most 3 items at each edge."""
     lines = []
     for slot in event["inputs"] + event["outputs"] + event.get("state", []):
         if slot is None or slot["array"] is None:
             continue
-        array = record.arrays()[slot["array"]]
-        text = np.array2string(array, precision=4, threshold=20, edgeitems=edgeitems,
+        array, index = record.arrays()[slot["array"]], []
+        while array.ndim > 2:  # show the first image's first channel: a readable 2-D slice
+            array, index = array[0], index + [0]
+        text = np.array2string(array, precision=4, threshold=64, edgeitems=edgeitems,
                                max_line_width=90)
-        lines.append(f"  {slot['name']} {tuple(slot['shape'])}:")
-        lines += ["    " + fit(row) for row in text.splitlines()[:24]]
+        where = f"[{', '.join(map(str, index))}]" if index else ""
+        lines.append(f"  {slot['name']}{where} of {slot['name']} {tuple(slot['shape'])}:")
+        lines += ["    " + fit(row) for row in text.splitlines()[:12]]
     return lines or ["  (no arrays kept for this event)"]
 
 

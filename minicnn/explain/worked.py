@@ -40,12 +40,12 @@ def sum_text(left, right, limit=3):
     return " + ".join(parts) + f" + ... ({left.size} terms, {len(nonzero)} non-zero)"
 
 
-def table_lines(rows, limit=10, width=8):
-    """Rows of (label, values) as aligned columns: at most `limit` values of `width`."""
+def table_lines(rows, limit=10, width=9):
+    """Rows of (label, values) as aligned columns: at most `limit` values, 3 digits each."""
     lines = []
     for label, values in rows:
-        cells = "".join(f"{g(v):>{width}}" for v in np.ravel(values)[:limit])
-        lines.append(f"  {label:<10}{cells}")
+        cells = "".join(f"{float(v):>{width}.3g}" for v in np.ravel(values)[:limit])
+        lines.append(f"  {label:<8}{cells}")
     return lines
 
 

@@ -120,8 +120,8 @@ def check_zoo_model(args):
                              data.mean, data.std, size=(H, W))))
     x = np.repeat(x, C, axis=1).astype(np.float64)  # grey images on every channel
     print(f"gradcheck {args.target} in float64 on {len(y)} bundled Fashion-MNIST images "
-          f"{(C, H, W)};\nper tensor the {args.samples} largest gradients and {args.samples} "
-          f"random elements; the whole model along one random direction")
+          f"{(C, H, W)};\nper tensor: the {args.samples} largest and {args.samples} random "
+          f"gradient elements; end to end: one random direction")
     return check_model(model, x, y, samples=args.samples, seed=args.seed)
 
 
