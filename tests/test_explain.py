@@ -113,3 +113,38 @@ def test_a_checkpoint_is_explained_with_its_own_weights(capsys, tmp_path):
     code, _, err = run(["alexnet", "--checkpoint", os.path.join(out_dir, "checkpoint.npz")],
                        capsys)
     assert code == 2 and "holds a lenet5" in err
+
+
+SMALL = {"lenet5": [], "resnet18": ["width=0.125", "small_input=True", "image_size=16"],
+         "googlenet_small": ["width=0.125", "image_size=16"], "squeezenet": []}
+
+
+@pytest.mark.parametrize("name", list(SMALL))
+def test_the_listing_has_every_forward_op_and_the_backward_in_engine_order(
+        name, capsys, monkeypatch):
+    from minicnn import core
+    engine = {"forward": [], "backward": []}
+    original_call, original_propagate = core.Function.__call__, core._propagate
+
+    def call(self, *inputs):  # what the engine runs, seen without the tracer
+        engine["forward"].append(self.op_name)
+        return original_call(self, *inputs)
+
+    def propagate(function, gy, grads):
+        engine["backward"].append(function.op_name)
+        return original_propagate(function, gy, grads)
+
+    monkeypatch.setattr(core.Function, "__call__", call)
+    monkeypatch.setattr(core, "_propagate", propagate)
+    argv = [name, "--batch", "2"] + [f"--model-option={o}" for o in SMALL[name]]
+    code, out, _ = run(argv, capsys)
+    assert code == 0
+    listed, phase = {"forward": [], "backward": []}, None
+    for line in out.splitlines():
+        if line.startswith(("forward:", "backward:", "update:")):
+            phase = line.split(":")[0]
+        elif phase in listed and line[:4].strip().isdigit():
+            listed[phase].append(line.split()[2])  # "  12  module  op ..."
+    assert listed["forward"] == engine["forward"]
+    assert listed["backward"] == engine["backward"]
+    assert len(listed["forward"]) == len(listed["backward"]) > 10
