@@ -49,7 +49,7 @@ def _op_cases(C, H, W, rng):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
-        prog="python -m minicnn.gradcheck", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        prog="python -m minicnn.gradcheck",
         description="Check backward against central differences, per layer of a zoo model "
                     "(on the inputs it really receives) and end to end, or for one op.")
     p.add_argument("target", metavar="MODEL|OP",
@@ -58,14 +58,15 @@ def parse_args(argv=None):
     p.add_argument("--input", metavar="C,H,W",
                    help="input size (default: the model's cpu recipe input; 3,6,6 for an op)")
     p.add_argument("--dtype", choices=["float64"], default="float64",
-                   help="central differences need float64")
-    p.add_argument("--batch", type=int, default=2, help="images in the model's input")
+                   help="float64, the only choice: central differences need it")
+    p.add_argument("--batch", type=int, default=2, help="images in the model's input (default 2)")
     p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a model build option on top of the cpu recipe's, e.g. width=0.125")
     p.add_argument("--samples", type=int, default=6,
                    help="elements per input and parameter: this many of the largest "
-                        "gradients and this many random ones")
-    p.add_argument("--seed", type=int, default=0)
+                        "gradients and this many random ones (default 6)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the model, R and the samples "
+                                                       "(default 0)")
     return p.parse_args(argv)
 
 
