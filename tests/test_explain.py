@@ -7,7 +7,6 @@ import types
 import numpy as np
 import pytest
 
-import minicnn
 from minicnn import explain
 from minicnn.explain import __main__ as command
 from minicnn.explain.text import stats_text

@@ -31,9 +31,10 @@ def parse_args(argv=None):
     p.add_argument("--checkpoint", metavar="CKPT", help="start from a trained checkpoint")
     p.add_argument("--dataset", default=None,
                    help="dataset whose first test images are used (default: the bundled "
-                        "Fashion-MNIST subset); never downloads: the training command does")
+                        "Fashion-MNIST subset); never downloads (the training command does)")
     p.add_argument("--data-dir", help="folder holding the dataset files")
-    p.add_argument("--batch", type=int, default=8, metavar="N", help="images in the step (default 8)")
+    p.add_argument("--batch", type=int, default=8, metavar="N",
+                   help="images in the step (default 8)")
     p.add_argument("--step", action="store_true",
                    help="pause after each op: Enter goes on, p prints its arrays, q quits")
     p.add_argument("--op", metavar="PATH",
@@ -43,7 +44,8 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, help="default: the cpu recipe's")
     p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a model build option on top of the recipe's, e.g. width=0.25")
-    p.add_argument("--seed", type=int, default=0, help="seeds initialisation and dropout (default 0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seeds initialisation and dropout (default 0)")
     p.add_argument("--html", metavar="FILE", help="also write the backprop explorer page")
     return p.parse_args(argv)
 

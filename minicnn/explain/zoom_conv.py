@@ -21,7 +21,7 @@ def conv2d(event, a):
              f"row holding", f"  its C*KH*KW = {Cg}*{KH}*{KW} = {cols} input values: col is "
              f"({rows}, {cols})" + (f" per group ({G} groups)" if G > 1 else ""),
              f"GEMM: col ({rows}, {cols}) @ W^T ({cols}, {OC // G}) = ({rows}, {OC // G})"
-             + (f" per group" if G > 1 else "") + f", reshaped to (N, OC, OH, OW) = {y.shape}",
+             + (" per group" if G > 1 else "") + f", reshaped to (N, OC, OH, OW) = {y.shape}",
              f"  FLOPs = 2 * {rows} * {cols} * {OC} = {2 * rows * cols * OC:,}"]
     n, o, i, j = 0, 0, OH // 2, OW // 2
     group = o // (OC // G)
@@ -53,7 +53,7 @@ def _backward(a, xpad, stride, G, rows, cols):
     lines = ["", "backward: with gy2 = grad_out as (N*OH*OW, OC), three products:",
              f"  gW = gy2^T @ col:  ({OC}, {rows}) @ ({rows}, {cols}) = ({OC}, {cols})",
              f"  gcol = gy2 @ W2:   ({rows}, {OC}) @ ({OC}, {cols}) = ({rows}, {cols}),",
-             f"    then col2im adds each row back into its window of gx (N, C, H, W)",
+             "    then col2im adds each row back into its window of gx (N, C, H, W)",
              f"  gb = gy2 summed over its {rows} rows: ({OC},)"]
     o, c, kh, kw = 0, 0, KH // 2, KW // 2
     patch = xpad[:, c, kh:kh + SH * (OH - 1) + 1:SH, kw:kw + SW * (OW - 1) + 1:SW]  # (N,OH,OW)

@@ -6,13 +6,13 @@ from minicnn.explain.worked import check, g, sum_text, table_lines
 
 def linear(event, a):
     x, W, y = a["x"], a["weight"], a["out"]
-    N, I = x.shape
-    O = W.shape[0]
+    N, IN = x.shape
+    OUT = W.shape[0]
     n, o = 0, 0
     bias = a["bias"][o] if "bias" in a else 0.0
     worked = (x[n] * W[o]).sum() + bias
-    lines = [f"y = x @ W^T + b: ({N}, {I}) @ ({I}, {O}) = ({N}, {O}); "
-             f"FLOPs = 2 * {N} * {I} * {O} = {2 * N * I * O:,}",
+    lines = [f"y = x @ W^T + b: ({N}, {IN}) @ ({IN}, {OUT}) = ({N}, {OUT}); "
+             f"FLOPs = 2 * {N} * {IN} * {OUT} = {2 * N * IN * OUT:,}",
              f"y[{n}, {o}] = x[{n}] . W[{o}] + b[{o}]", f"  = {sum_text(x[n], W[o])}",
              f"  = {g((x[n] * W[o]).sum())} + {g(bias)} = {worked:.7g}"]
     checks = [check(f"y[{n}, {o}]", worked, y[n, o], np.abs(x[n] * W[o]).sum() + abs(bias))]

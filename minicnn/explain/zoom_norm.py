@@ -63,7 +63,7 @@ def _backward(a, c, index, mean, var, eps, gamma, training):
     third = xhat[(0,) + e] * (gxhat * xhat).mean() if training else 0.0
     worked = inv_std * (first - second - third)
     lines = ["backward, with g_hat = gy * gamma (per element):",
-             f"  gx = (g_hat - mean(g_hat) - x_hat * mean(g_hat * x_hat)) / sqrt(var + eps)",
+             "  gx = (g_hat - mean(g_hat) - x_hat * mean(g_hat * x_hat)) / sqrt(var + eps)",
              f"     = ({g(first)} - {g(second)} - {g(third)}) * {g(inv_std)} = {worked:.7g}",
              "  (the last two terms exist because the batch mean and variance depend on x)"
              if training else "  (eval mode: the statistics are constants, so only g_hat)",
@@ -110,7 +110,7 @@ def local_response_norm(event, a):
         worked_g = direct - 2 * alpha * beta / size * x[n, c, i, j] * through
         lines += [f"backward: x[{n}, {c}, {i}, {j}] reaches y directly and through the scale "
                   f"of channels {users[0]}..{users[-1]}",
-                  f"  gx = gy_c * s_c^-beta - 2 alpha beta / size * x_c * sum(gy_d y_d / s_d)",
+                  "  gx = gy_c * s_c^-beta - 2 alpha beta / size * x_c * sum(gy_d y_d / s_d)",
                   f"     = {g(direct)} - {g(2 * alpha * beta / size)} * {g(x[n, c, i, j])} * "
                   f"{g(through)} = {worked_g:.7g}"]
         checks.append(check(f"gx[{n}, {c}, {i}, {j}]", worked_g, a["grad_x"][n, c, i, j],
