@@ -4,8 +4,11 @@ import numpy as np
 from minicnn.explain.worked import check, g
 
 
-def _first(condition):
-    """Index of the first element where condition holds, or None."""
+def _first(condition, a=None):
+    """Index of the first element where condition holds (preferring one whose arriving
+    gradient is not zero, so the backward line shows something), or None."""
+    if a is not None and "grad_out" in a and (condition & (a["grad_out"] != 0)).any():
+        condition = condition & (a["grad_out"] != 0)
     where = np.argwhere(condition)
     return tuple(int(v) for v in where[0]) if len(where) else None
 
@@ -15,7 +18,7 @@ def relu(event, a):
     mask = x > 0
     lines = [f"mask = x > 0: {mask.mean():.1%} of the {x.size} elements pass, the rest become 0"]
     checks = []
-    for index in (_first(x > 0), _first(x < 0)):
+    for index in (_first(x > 0, a), _first(x < 0, a)):
         if index is None:
             continue
         worked = max(x[index], 0.0)
@@ -41,7 +44,7 @@ def dropout(event, a):
              f"mask: {kept[seen].mean():.1%} of the {int(seen.sum())} non-zero inputs kept "
              f"this step"]
     checks = []
-    for index, keep in ((_first(kept & (x != 0)), True), (_first(~kept), False)):
+    for index, keep in ((_first(kept & (x != 0), a), True), (_first(~kept, a), False)):
         if index is None:
             continue
         worked = x[index] * scale if keep else 0.0

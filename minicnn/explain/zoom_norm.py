@@ -84,7 +84,10 @@ def local_response_norm(event, a):
     p = event["params"]
     size, alpha, beta, k = p["size"], p["alpha"], p["beta"], p["k"]
     C = x.shape[1]
-    n, c, i, j = _nonzero_near_centre(x)
+    wanted = x != 0
+    if "grad_out" in a:
+        wanted &= a["grad_out"] != 0  # an element the gradient flows through, if any
+    n, c, i, j = _nearest_centre(wanted if wanted.any() else x != 0)
     low, high = max(0, c - size // 2), min(C - 1, c + (size - 1) // 2)
     window = x[n, low:high + 1, i, j]
     sum_sq = (window * window).sum()
@@ -96,7 +99,7 @@ def local_response_norm(event, a):
              f"  sum of squares = {sum_sq:.7g}",
              f"  scale = k + alpha / size * sum = {k:g} + {alpha / size:g} * {g(sum_sq)} "
              f"= {scale:.7g}",
-             f"  y = x / scale^beta = {g(x[n, c, i, j])} / {g(scale)}^{beta:g} = {worked:.7g}"]
+             f"  y = x / scale^beta = {g(x[n, c, i, j])} / {scale:.7g}^{beta:g} = {worked:.7g}"]
     checks = [check(f"y[{n}, {c}, {i}, {j}]", worked, y[n, c, i, j])]
     if "grad_x" in a:
         column = x[n, :, i, j]                          # every channel at this position
@@ -118,10 +121,9 @@ def local_response_norm(event, a):
     return lines, checks
 
 
-def _nonzero_near_centre(x):
-    """(0, c, i, j): the input element nearest the centre of image 0 that is not zero."""
-    N, C, H, W = x.shape
+def _nearest_centre(mask):
+    """(0, c, i, j): the element of image 0 where `mask` holds that is nearest its centre."""
+    N, C, H, W = mask.shape
     candidates = sorted((abs(c - C // 2) + abs(i - H // 2) + abs(j - W // 2), c, i, j)
-                        for c in range(C) for i in range(H) for j in range(W)
-                        if x[0, c, i, j] != 0)
+                        for c, i, j in zip(*np.nonzero(mask[0])))
     return (0,) + tuple(candidates[0][1:]) if candidates else (0, C // 2, H // 2, W // 2)
