@@ -217,3 +217,26 @@ def test_the_identity_ops_of_backward_hooks_stay_out_of_the_record():
     linear_out = record.forward[0]["outputs"][0]["tensor"]
     assert record.forward[1]["inputs"][0]["tensor"] == linear_out  # linked through the hook
     assert calls == [(2, 2)]
+
+
+def test_kept_arrays_are_copies_taken_when_the_op_ran():
+    _, record = recorded_step("lenet5", keep="all")
+    conv = record.filter(module="c1", phase="forward")[0]
+    update = record.filter(module="c1", phase="update")[0]
+    weight_at_forward = record.array(conv["index"], "weight")
+    np.testing.assert_array_equal(weight_at_forward, record.array(update["index"], "before"))
+    assert not np.array_equal(weight_at_forward, record.array(update["index"], "after"))
+    with pytest.raises(KeyError, match="no kept array"):
+        record.array(conv["index"], "nothing")
+
+
+def test_a_trace_without_a_model_records_ops_without_paths():
+    x = minicnn.Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    with trace() as record:
+        (F.relu(x - 2.0) * x).sum().backward()
+    assert [e["op"] for e in record.forward] == ["sub", "relu", "mul", "sum"]
+    assert {e["module"] for e in record} == {""} and record.loss == pytest.approx(
+        float((np.maximum(x.data - 2, 0) * x.data).sum()))
+    mul = record.filter(op="mul", phase="backward")[0]
+    x_id = record.forward[0]["inputs"][0]["tensor"]
+    assert mul.slot("grad_b")["tensor"] == x_id  # the gradient sent to x through the product
