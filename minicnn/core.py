@@ -15,6 +15,7 @@ from minicnn.errors import DeviceError, DTypeError, ShapeError
 
 DEFAULT_DTYPE = np.float32
 _grad_enabled = True
+_tracer = None  # the recorder of `minicnn.trace.trace(...)` while one is active, else None
 
 
 @contextlib.contextmanager
@@ -63,6 +64,7 @@ class Tensor:
     """
 
     __array_priority__ = 200  # make `ndarray * Tensor` call Tensor.__rmul__
+    _hooks = None  # {id: fn(grad)} once `register_hook` is called
 
     def __init__(self, data, requires_grad=False):
         self.data = as_array(data)
@@ -128,6 +130,18 @@ class Tensor:
     def zero_grad(self):
         self.grad = None
 
+    def register_hook(self, hook):
+        """Call `hook(grad)` when this tensor's gradient is complete in `backward()`; a hook that
+        returns an array replaces the gradient. Returns a handle whose `.remove()` unregisters it.
+        """
+        from minicnn.hooks import add_hook
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: this tensor does not require grad, so backward "
+                               "never computes its gradient; create it with requires_grad=True")
+        if self._hooks is None:
+            self._hooks = {}
+        return add_hook(self._hooks, hook)
+
     # ----- backward -------------------------------------------------------------------------
     def backward(self, grad=None, retain_graph=False):
         """Compute gradients of this tensor w.r.t. every tensor that led to it.
@@ -151,10 +165,14 @@ class Tensor:
         if grad.shape != self.shape:
             raise ShapeError(f"backward: grad shape {grad.shape} != tensor shape {self.shape}")
         grads = {id(self): grad}
+        if _tracer is not None:
+            _tracer.on_backward_start(self)
         for tensor in _reverse_topological_order(self):
             gy = grads.pop(id(tensor), None)
             if gy is None:
                 continue
+            if tensor._hooks:
+                gy = _run_tensor_hooks(tensor._hooks, gy)
             if tensor.grad_fn is None or tensor._retain_grad:
                 tensor.grad = gy if tensor.grad is None else tensor.grad + gy
             if tensor.grad_fn is not None:
@@ -248,6 +266,15 @@ def _reverse_topological_order(root):
     return reversed(order)
 
 
+def _run_tensor_hooks(hooks, gy):
+    """Pass the gradient through each `Tensor.register_hook` function; one may replace it."""
+    for hook in list(hooks.values()):
+        replaced = hook(gy)
+        if replaced is not None:
+            gy = as_array(replaced, dtype=gy.dtype)
+    return gy
+
+
 def _propagate(function, gy, grads, retain_graph=False):
     """Run `function.backward(gy)` and add each input's gradient into `grads`.
 
@@ -259,10 +286,12 @@ def _propagate(function, gy, grads, retain_graph=False):
                            f"retain_graph=True to the first backward() to go through it twice")
     function.retain_graph = retain_graph  # lets a backward drop big buffers early (conv's col)
     gxs = function.backward(gy)
-    if not retain_graph:
-        function.free_saved_arrays()
     if not isinstance(gxs, tuple):
         gxs = (gxs,)
+    if _tracer is not None:
+        _tracer.on_backward(function, gy, gxs)  # before the saved arrays go: a zoom reads them
+    if not retain_graph:
+        function.free_saved_arrays()
     for tensor, gx in zip(function.inputs, gxs):
         if gx is None or tensor is None or not tensor.requires_grad:
             continue
@@ -309,6 +338,8 @@ class Function:
                            for t, a in zip(tensors, arrays)]
             output.requires_grad = True
             output.grad_fn = self
+        if _tracer is not None:
+            _tracer.on_forward(self, inputs, arrays, output)
         return output
 
     def forward(self, *xs):

@@ -4,9 +4,9 @@ from collections import OrderedDict
 import numpy as np
 
 from minicnn import backend
-from minicnn.core import Tensor
+from minicnn.core import Tensor, is_grad_enabled
 from minicnn.errors import DTypeError, ShapeError
-from minicnn.hooks import add_hook
+from minicnn.hooks import BackwardHookCall, add_hook
 
 
 class Parameter(Tensor):
@@ -31,6 +31,7 @@ class Module:
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_backward_hooks", OrderedDict())
 
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
@@ -56,17 +57,23 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must implement forward()")
 
     def __call__(self, *args, **kwargs):
-        if not (self._forward_pre_hooks or self._forward_hooks):
+        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks):
             return self.forward(*args, **kwargs)  # the usual path: no hooks, no cost
         for hook in list(self._forward_pre_hooks.values()):
             replaced = hook(self, args)
             if replaced is not None:  # a pre-hook may replace the inputs
                 args = replaced if isinstance(replaced, tuple) else (replaced,)
+        backward_call = None
+        if self._backward_hooks and is_grad_enabled():
+            backward_call = BackwardHookCall(self, self._backward_hooks)
+            args = backward_call.wrap_inputs(args)
         output = self.forward(*args, **kwargs)
         for hook in list(self._forward_hooks.values()):
             replaced = hook(self, args, output)
             if replaced is not None:  # a forward hook may replace the output
                 output = replaced
+        if backward_call is not None:
+            output = backward_call.wrap_output(output)
         return output
 
     # ----- hooks (PyTorch's names and meaning) ----------------------------------------------
@@ -80,6 +87,15 @@ class Module:
         """Call `hook(module, inputs, output)` after each forward; a hook that returns a value
         replaces the output. Returns a handle whose `.remove()` unregisters the hook."""
         return add_hook(self._forward_hooks, hook)
+
+    def register_full_backward_hook(self, hook):
+        """Call `hook(module, grad_input, grad_output)` during backward, once the gradients with
+        respect to the module's inputs are known. grad_input holds the gradient w.r.t. each
+        positional input (summed over every use inside the module: both paths of a ResNet
+        block), grad_output the gradient w.r.t. the output; both are tuples of arrays (None
+        where no gradient is needed). A hook returning a tuple replaces grad_input (modules with
+        one input). Returns a handle whose `.remove()` unregisters the hook."""
+        return add_hook(self._backward_hooks, hook)
 
     # ----- walking the tree -----------------------------------------------------------------
     def named_children(self):

@@ -1,0 +1,71 @@
+"""Zoom into conv2d: im2col, one receptive field and its column, the GEMM, the backward's
+three products, and one weight-gradient element, all with the step's numbers."""
+import numpy as np
+
+from minicnn.explain.worked import check, g, sum_text, values_text
+
+
+def conv2d(event, a):
+    x, W, y = a["x"], a["weight"], a["out"]
+    N, C, H, Wd = x.shape
+    OC, Cg, KH, KW = W.shape
+    OH, OW = y.shape[2:]
+    SH, SW = event["params"]["stride"]
+    PT, PB, PL, PR = event["params"]["padding"]
+    G = event["params"].get("groups", 1)
+    xpad = np.pad(x, ((0, 0), (0, 0), (PT, PB), (PL, PR)))
+    rows, cols = N * OH * OW, Cg * KH * KW
+    lines = [f"x {x.shape} * weight {W.shape}, stride ({SH}, {SW}), groups {G}",
+             f"padding (top, bottom, left, right) ({PT}, {PB}, {PL}, {PR})",
+             f"im2col: each of the N*OH*OW = {N}*{OH}*{OW} = {rows} output positions gets one "
+             f"row holding", f"  its C*KH*KW = {Cg}*{KH}*{KW} = {cols} input values: col is "
+             f"({rows}, {cols})" + (f" per group ({G} groups)" if G > 1 else ""),
+             f"GEMM: col ({rows}, {cols}) @ W^T ({cols}, {OC // G}) = ({rows}, {OC // G})"
+             + (" per group" if G > 1 else "") + f", reshaped to (N, OC, OH, OW) = {y.shape}",
+             f"  FLOPs = 2 * {rows} * {cols} * {OC} = {2 * rows * cols * OC:,}"]
+    n, o, i, j = 0, 0, OH // 2, OW // 2
+    group = o // (OC // G)
+    window = xpad[n, group * Cg:(group + 1) * Cg, i * SH:i * SH + KH, j * SW:j * SW + KW]
+    column, weights = window.reshape(-1), W[o].reshape(-1)
+    bias = a["bias"][o] if "bias" in a else 0.0
+    worked = (column * weights).sum() + bias
+    lines += ["", f"output element y[{n}, {o}, {i}, {j}]: its receptive field is",
+              f"  rows {i * SH}..{i * SH + KH - 1}, columns {j * SW}..{j * SW + KW - 1} of the "
+              f"padded input; window of channel {group * Cg} ({KH}x{KW}):"]
+    lines += ["    " + "  ".join(f"{v:>9.4g}" for v in row) for row in window[0][:8]]
+    lines += [f"  its row of col (row {n * OH * OW + i * OW + j}): {values_text(column)}",
+              f"  y = col_row . W[{o}] + b[{o}]", f"    = {sum_text(column, weights)}",
+              f"    = {g((column * weights).sum())} + {g(bias)} = {worked:.7g}"]
+    checks = [check(f"y[{n}, {o}, {i}, {j}]", worked, y[n, o, i, j],
+                    np.abs(column * weights).sum() + abs(bias))]
+    if "grad_weight" in a:
+        lines_b, checks_b = _backward(a, xpad, (SH, SW), G, rows, cols)
+        lines += lines_b
+        checks += checks_b
+    return lines, checks
+
+
+def _backward(a, xpad, stride, G, rows, cols):
+    W, gy = a["weight"], a["grad_out"]
+    OC, Cg, KH, KW = W.shape
+    N, _, OH, OW = gy.shape
+    SH, SW = stride
+    lines = ["", "backward: with gy2 = grad_out as (N*OH*OW, OC), three products:",
+             f"  gW = gy2^T @ col:  ({OC}, {rows}) @ ({rows}, {cols}) = ({OC}, {cols})",
+             f"  gcol = gy2 @ W2:   ({rows}, {OC}) @ ({OC}, {cols}) = ({rows}, {cols}),",
+             "    then col2im adds each row back into its window of gx (N, C, H, W)",
+             f"  gb = gy2 summed over its {rows} rows: ({OC},)"]
+    o, c, kh, kw = 0, 0, KH // 2, KW // 2
+    patch = xpad[:, c, kh:kh + SH * (OH - 1) + 1:SH, kw:kw + SW * (OW - 1) + 1:SW]  # (N,OH,OW)
+    grads = gy[:, o]                                                              # (N,OH,OW)
+    worked = (grads * patch).sum()
+    lines += [f"weight-gradient element gW[{o}, {c}, {kh}, {kw}] = sum over n, i, j of",
+              f"  gy[n, {o}, i, j] * x_pad[n, {c}, i*{SH}+{kh}, j*{SW}+{kw}]",
+              f"  = {sum_text(grads.ravel(), patch.ravel())}", f"  = {worked:.7g}",
+              f"bias gradient gb[{o}] = sum of gy[:, {o}] over {grads.size} positions "
+              f"= {grads.sum():.7g}"]
+    checks = [check(f"gW[{o}, {c}, {kh}, {kw}]", worked, a["grad_weight"][o, c, kh, kw],
+                    np.abs(grads * patch).sum())]
+    if "grad_bias" in a:
+        checks.append(check(f"gb[{o}]", grads.sum(), a["grad_bias"][o], np.abs(grads).sum()))
+    return lines, checks
