@@ -28,9 +28,16 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line (`error: ...; see ... --help`), not the usage."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message}; see {self.prog} --help\n")
+
+
 def parser(prog, description):
-    return argparse.ArgumentParser(prog=f"python -m {prog}", description=description,
-                                   formatter_class=HelpFormatter)
+    return Parser(prog=f"python -m {prog}", description=description,
+                  formatter_class=HelpFormatter)
 
 
 def positive_int(text):

@@ -4,8 +4,24 @@ Each name here is a thin wrapper around a `Function` subclass in `minicnn.ops`; 
 module to see its forward and backward side by side.
 """
 from minicnn.ops.activation import relu, sigmoid, tanh
-from minicnn.ops.basic import (add, concat, div, exp, flatten, getitem, log, matmul, mean, mul,
-                               neg, pow, reshape, sub, sum, transpose)
+from minicnn.ops.basic import (
+                               add,
+                               concat,
+                               div,
+                               exp,
+                               flatten,
+                               getitem,
+                               log,
+                               matmul,
+                               mean,
+                               mul,
+                               neg,
+                               pow,
+                               reshape,
+                               sub,
+                               sum,
+                               transpose,
+)
 from minicnn.ops.conv import conv2d
 from minicnn.ops.dropout import dropout
 from minicnn.ops.linear import linear

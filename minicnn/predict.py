@@ -14,6 +14,7 @@ from minicnn import cli, inference
 from minicnn.checkpoint import load_model
 from minicnn.data.image_file import MAX_PIXELS, load_image  # noqa: F401  (their old home)
 
+
 def top_k(model, images, config, k=3, device="cpu"):
     """images: (N, C, H, W) float32 on a 0..1 scale -> list of [(class name, probability)]."""
     mean = np.asarray(config.mean, dtype=np.float32).reshape(1, -1, 1, 1)

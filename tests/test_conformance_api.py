@@ -6,10 +6,10 @@ import pathlib
 
 import numpy as np
 import pytest
+from conformance_cases import CASES
 
 import minicnn
 import minicnn.functional as F
-from conformance_cases import CASES
 from minicnn import nn, optim
 
 T = minicnn.Tensor

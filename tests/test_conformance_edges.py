@@ -7,9 +7,9 @@ second-backward rule needs no torch: it is minicnn's own contract (PyTorch's rul
 """
 import numpy as np
 import pytest
+from conformance_cases import CASES, NOT_BATCHED, as_numpy
 
 import minicnn
-from conformance_cases import CASES, NOT_BATCHED, as_numpy
 
 try:
     import torch

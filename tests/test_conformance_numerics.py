@@ -10,6 +10,7 @@ import pytest
 
 import minicnn
 import minicnn.functional as F
+
 from conftest import assert_gradcheck
 
 T = minicnn.Tensor

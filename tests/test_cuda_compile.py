@@ -18,11 +18,12 @@ import os
 import pathlib
 import re
 import shutil
-import types
 import subprocess
+import types
 
 import numpy as np
 import pytest
+from cuda_emulation import SOURCE_DIR, Emulator, entry_points
 
 import minicnn
 import minicnn.functional as F
@@ -30,8 +31,8 @@ from minicnn import backend
 from minicnn.kernels import cuda, pooling, windows
 from minicnn.ops.normalization import LocalResponseNorm
 from minicnn.ops.pooling import AvgPool2d
-from minicnn.ops.utils import pair, padding4
-from cuda_emulation import SOURCE_DIR, Emulator, entry_points
+from minicnn.ops.utils import padding4, pair
+
 from op_cases import CONV_CASES, POOL_CASES
 
 NVCC = shutil.which("nvcc") or ("/usr/local/bin/nvcc"

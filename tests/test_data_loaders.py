@@ -11,11 +11,23 @@ import pytest
 from minicnn.data import datasets, load_dataset
 from minicnn.data.cifar import CIFARError, read_cifar
 from minicnn.data.idx import IDXError, read_idx
-from minicnn.data.sources import (ChecksumError, DataNotFoundError, RemoteFile, download_file,
-                                  find_or_download)
+from minicnn.data.sources import (
+    ChecksumError,
+    DataNotFoundError,
+    RemoteFile,
+    download_file,
+    find_or_download,
+)
 
-from datafiles import (IDX_NAMES, idx_spec, md5, tiny_idx_arrays, write_cifar10, write_cifar100,
-                       write_idx_dataset)
+from datafiles import (
+    IDX_NAMES,
+    idx_spec,
+    md5,
+    tiny_idx_arrays,
+    write_cifar10,
+    write_cifar100,
+    write_idx_dataset,
+)
 
 
 @pytest.fixture(autouse=True)

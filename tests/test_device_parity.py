@@ -13,6 +13,7 @@ import minicnn
 import minicnn.functional as F
 from minicnn import backend, checkpoint, models, nn, optim
 from minicnn.kernels import cuda
+
 from conftest import distinct64
 from op_cases import CONV_CASES, POOL_CASES
 

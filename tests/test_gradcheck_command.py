@@ -100,7 +100,7 @@ def test_single_ops_pass(op, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["nonet"], "neither a zoo model nor an op"),
-    (["conv2d", "--input", "3,x,4"], "--input: must be C,H,W"),
+    (["conv2d", "--input", "3,x,4"], "--input must be C,H,W"),
     (["lenet5", "--batch", "0"], "at least 1"),
 ])
 def test_bad_input_is_one_line(args, message, capsys):

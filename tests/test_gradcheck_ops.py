@@ -10,6 +10,7 @@ import minicnn
 import minicnn.functional as F
 from minicnn.core import Function
 from minicnn.ops.loss import Softmax
+
 from conftest import assert_gradcheck, distinct64, tensor64
 from op_cases import CONV_CASES, POOL_CASES
 

@@ -16,7 +16,8 @@ def test_forward_hooks_see_inputs_and_outputs_with_their_shapes_and_can_be_remov
     model = _model()
     x = minicnn.Tensor(np.random.default_rng(0).standard_normal((5, 1, 6, 6)).astype("f4"))
     calls = []
-    pre = model[0].register_forward_pre_hook(lambda m, inputs: calls.append(("pre", inputs[0].shape)))
+    pre = model[0].register_forward_pre_hook(
+        lambda m, inputs: calls.append(("pre", inputs[0].shape)))
     post = model[3].register_forward_hook(
         lambda m, inputs, out: calls.append((type(m).__name__, inputs[0].shape, out.shape)))
     model(x)
@@ -54,7 +55,7 @@ def test_a_tensor_hook_sees_the_complete_gradient_and_can_be_removed():
     seen = []
     handle = h.register_hook(lambda grad: seen.append(grad.copy()))
     R = np.random.default_rng(1).standard_normal((3, 4))
-    (h * h + h).backward(R)  # h used twice: the hook gets the sum of both uses
+    (h * h + h).backward(R, retain_graph=True)  # h used twice: the hook gets both uses
     np.testing.assert_allclose(seen[0], R * (2 * h.data + 1))
     handle.remove()
     (h * h).backward(R)

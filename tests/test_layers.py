@@ -7,6 +7,7 @@ import pytest
 import minicnn
 import minicnn.functional as F
 from minicnn import nn
+
 from conftest import assert_gradcheck, distinct64, module_to_float64, tensor64
 
 

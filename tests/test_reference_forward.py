@@ -7,6 +7,7 @@ import pytest
 
 import minicnn
 import minicnn.functional as F
+
 from op_cases import CONV_CASES, POOL_CASES
 
 

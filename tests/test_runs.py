@@ -10,11 +10,10 @@ import time
 
 import numpy as np
 import pytest
+from test_train_command import TINY, _no_full_data
 
 from minicnn import checkpoint, files, train, training
 from minicnn import evaluate as evaluate_command
-
-from test_train_command import TINY, _no_full_data
 
 
 @pytest.fixture

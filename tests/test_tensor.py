@@ -4,8 +4,8 @@ import pytest
 
 import minicnn
 import minicnn.functional as F
-from conftest import assert_gradcheck, tensor64
 
+from conftest import assert_gradcheck, tensor64
 
 # --- construction and bookkeeping -------------------------------------------------------------
 

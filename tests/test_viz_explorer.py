@@ -8,10 +8,10 @@ import shutil
 import numpy as np
 import pytest
 from PIL import Image
+from viz_record import HandRecord, lenet_step_record
 
 from minicnn.viz import image_grid
 from minicnn.viz.explorer import render_html, thumbnails, write_html
-from viz_record import HandRecord, lenet_step_record
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM = next((shutil.which(name) for name in BROWSERS if shutil.which(name)), None)

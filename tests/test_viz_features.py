@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 from PIL import Image
+from viz_helpers import expected_tile, read_tile, tiny_checkpoint
 
 import minicnn
 import minicnn.functional as F
@@ -10,7 +11,6 @@ from minicnn.data import load_bundled
 from minicnn.evaluate import load_model
 from minicnn.viz import saliency
 from minicnn.viz.__main__ import main
-from viz_helpers import expected_tile, read_tile, tiny_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -3,31 +3,30 @@
     python -m minicnn.explain lenet5                 # forward, backward, update, predictions
     python -m minicnn.explain lenet5 --step          # pause after each op: Enter, p, q
     python -m minicnn.explain lenet5 --op c1         # the worked arithmetic of one op
-    python -m minicnn.explain resnet18 --model-option width=0.25 --batch 4
+    python -m minicnn.explain resnet18 -o width=0.25 --batch 4
 
 The images are the first test images of the Fashion-MNIST subset bundled with minicnn (or of
 --dataset), resized to the model's input size in its cpu recipe; the optimizer and learning
 rate are the recipe's unless given.
 """
-import argparse
+import dataclasses
 import os
 import sys
 
-
 import minicnn
-from minicnn import models, recipes
+from minicnn import cli, models, recipes
+from minicnn.checkpoint import load_model
 from minicnn.explain import step
 from minicnn.explain.stepper import pause_after_each, select_event
-from minicnn.explain.zoom import zoom, zoom_lines
 from minicnn.explain.text import batch_lines, event_lines, phase_title
+from minicnn.explain.zoom import zoom, zoom_lines
+from minicnn.training import build_optimizer
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(
-        prog="python -m minicnn.explain",
-        description="Run one training step on real images and print every op: forward, "
-                    "backward, update.")
-    p.add_argument("model", help="one of: " + ", ".join(models.names()))
+    p = cli.parser("minicnn.explain", "Run one training step on real images and print every "
+                   "op: forward, backward, update.")
+    cli.add_model(p)
     p.add_argument("--checkpoint", metavar="CKPT", help="start from a trained checkpoint")
     p.add_argument("--dataset", default=None,
                    help="dataset whose first test images are used (default: the bundled "
@@ -42,8 +41,7 @@ def parse_args(argv=None):
     p.add_argument("--optimizer", choices=["sgd", "adam"],
                    help="default: the cpu recipe's (python -m minicnn.recipes)")
     p.add_argument("--lr", type=float, help="default: the cpu recipe's")
-    p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a model build option on top of the recipe's, e.g. width=0.25")
+    cli.add_options(p, " (on top of the recipe's)")
     p.add_argument("--seed", type=int, default=0,
                    help="seeds initialisation and dropout (default 0)")
     p.add_argument("--html", metavar="FILE", help="also write the backprop explorer page")
@@ -70,30 +68,27 @@ def load_images(args, model, mean_std=None):
 
 
 def build(args):
-    """(model, optimizer, config) from the recipe or the checkpoint, plus the options."""
-    from minicnn.train import build_optimizer, parse_model_options
+    """(model, optimizer, config) from the cpu recipe or the checkpoint, plus -o options."""
     minicnn.manual_seed(args.seed)
-    models.options(args.model)  # an unknown name fails here, listing the zoo
+    cli.check_model_name(args.model)
     if args.checkpoint:
-        from minicnn.evaluate import load_model
         model, config = load_model(args.checkpoint)
-        if config["model"] != args.model:
-            raise ValueError(f"--checkpoint {args.checkpoint}: it holds a {config['model']}, "
-                             f"not a {args.model}; pass MODEL {config['model']}")
+        if config.model != args.model:
+            raise ValueError(f"--checkpoint {args.checkpoint}: it holds a {config.model}, "
+                             f"not a {args.model}; pass MODEL {config.model}")
         model.train()
     else:
-        recipe = recipes.get(args.model, "cpu")
-        config = {**recipe.as_dict(), "model": args.model}
-        build_options = {**recipe.build, **parse_model_options(args.model_option)}
-        model = models.build(args.model, num_classes=10, in_channels=1, **build_options)
-    config = {**config, "optimizer": args.optimizer or config["optimizer"],
-              "lr": args.lr if args.lr is not None else config["lr"], "schedule": "none"}
+        config = recipes.get(args.model, "cpu")
+        model = models.build(args.model, num_classes=10, in_channels=1,
+                             input_size=config.input_size, **{**config.build, **dict(args.option)})
+    config = dataclasses.replace(config, optimizer=args.optimizer or config.optimizer,
+                                 lr=config.lr if args.lr is None else args.lr, schedule="none")
     optimizer, _ = build_optimizer(config, model)
     return model, optimizer, config
 
 
 def describe(args, model, optimizer, source, batch):
-    options = ", ".join(args.model_option)
+    options = ", ".join(f"{key}={value}" for key, value in args.option)
     return [f"model {args.model}" + (f" ({options})" if options else "")
             + f", input {model.default_input_size}, batch {batch}: {source}",
             f"one training step: softmax cross-entropy loss, {type(optimizer).__name__} "
@@ -116,12 +111,15 @@ def print_record(record, pause):
 
 
 def main(argv=None, stdin=None):
-    args = parse_args(argv)
+    try:
+        args = parse_args(argv)
+    except SystemExit as exit:  # --help, or a bad flag (already reported in one line)
+        return exit.code
     try:
         if args.batch < 1:
             raise ValueError(f"--batch: must be at least 1, got {args.batch}")
         model, optimizer, config = build(args)
-        mean_std = (config["mean"], config["std"]) if args.checkpoint else None
+        mean_std = (config.mean, config.std) if args.checkpoint else None
         x, y, data, source = load_images(args, model, mean_std)
         record = step(model, x, y, optimizer, keep="all", class_names=data.class_names,
                       name=args.model)

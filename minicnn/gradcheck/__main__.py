@@ -8,14 +8,13 @@ Everything runs in float64. One row per layer: layer, op, max abs and rel error 
 checked elements, pass/fail (and how many elements sat on a kink), time. Exit status 1 when
 any row fails.
 """
-import argparse
 import sys
 
 import numpy as np
 
 import minicnn
 import minicnn.functional as F
-from minicnn import models, recipes
+from minicnn import cli, models, recipes
 from minicnn.core import Tensor
 from minicnn.errors import GradcheckError
 from minicnn.gradcheck import gradcheck
@@ -48,36 +47,24 @@ def _op_cases(C, H, W, rng):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(
-        prog="python -m minicnn.gradcheck",
-        description="Check backward against central differences, per layer of a zoo model "
-                    "(on the inputs it really receives) and end to end, or for one op.")
+    p = cli.parser("minicnn.gradcheck", "Check backward against central differences, per layer "
+                   "of a zoo model (on the inputs it really receives) and end to end, or for one "
+                   "op.")
     p.add_argument("target", metavar="MODEL|OP",
                    help=f"a model ({', '.join(models.names())}) or an op "
                         f"({', '.join(_op_cases(1, 4, 4, np.random.default_rng()))})")
-    p.add_argument("--input", metavar="C,H,W",
+    p.add_argument("--input", metavar="C,H,W", type=cli.parse_input_size,
                    help="input size (default: the model's cpu recipe input; 3,6,6 for an op)")
     p.add_argument("--dtype", choices=["float64"], default="float64",
                    help="float64, the only choice: central differences need it")
     p.add_argument("--batch", type=int, default=2, help="images in the model's input (default 2)")
-    p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a model build option on top of the cpu recipe's, e.g. width=0.125")
+    cli.add_options(p, " (on top of the cpu recipe's)")
     p.add_argument("--samples", type=int, default=6,
                    help="elements per input and parameter: this many of the largest "
                         "gradients and this many random ones (default 6)")
     p.add_argument("--seed", type=int, default=0, help="seeds the model, R and the samples "
                                                        "(default 0)")
     return p.parse_args(argv)
-
-
-def parse_input(text):
-    try:
-        size = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        size = ()
-    if len(size) != 3 or min(size) < 1:
-        raise ValueError(f"--input: must be C,H,W with three positive integers, got {text!r}")
-    return size
 
 
 def check_op(name, size, seed):
@@ -106,16 +93,14 @@ def check_op(name, size, seed):
 
 def check_zoo_model(args):
     from minicnn.data import Batches, load_bundled
-    from minicnn.train import parse_model_options
-    options = {**recipes.get(args.target, "cpu").build, **parse_model_options(args.model_option)}
-    if args.input:
-        C, H, W = parse_input(args.input)
-        if "image_size" in models.options(args.target):
-            options["image_size"] = H
+    recipe = recipes.get(args.target, "cpu")
+    options = {**recipe.build, **dict(args.option)}
+    in_channels, image_hw = (args.input[0], args.input[1:]) if args.input else (1, None)
     minicnn.manual_seed(args.seed)
-    in_channels = parse_input(args.input)[0] if args.input else 1
-    model = to_float64(models.build(args.target, in_channels=in_channels, **options))
-    C, H, W = model.default_input_size if not args.input else parse_input(args.input)
+    model = models.build(args.target, in_channels=in_channels,
+                         input_size=image_hw or recipe.input_size, **options)
+    model = to_float64(model)
+    C, H, W = args.input or model.default_input_size
     data = load_bundled()
     x, y = next(iter(Batches(data.test_x[:args.batch], data.test_y[:args.batch], args.batch,
                              data.mean, data.std, size=(H, W))))
@@ -127,14 +112,17 @@ def check_zoo_model(args):
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    try:
+        args = parse_args(argv)
+    except SystemExit as exit:  # --help, or a bad flag (already reported in one line)
+        return exit.code
     try:
         if args.batch < 1 or args.samples < 1:
             raise ValueError("--batch and --samples: must be at least 1")
         if args.target in models.names():
             report = check_zoo_model(args)
         elif args.target in _op_cases(1, 4, 4, np.random.default_rng()):
-            size = parse_input(args.input) if args.input else (3, 6, 6)
+            size = args.input or (3, 6, 6)
             report, message = check_op(args.target, size, args.seed)
             if message:
                 print(message)

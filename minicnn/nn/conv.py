@@ -2,7 +2,7 @@
 import minicnn.functional as F
 from minicnn.nn import init
 from minicnn.nn.module import Module, Parameter
-from minicnn.ops.utils import as_int, compact_padding, pair, padding4
+from minicnn.ops.utils import as_int, compact_padding, padding4, pair
 
 
 class Conv2d(Module):

@@ -1,7 +1,7 @@
 """Pooling layers (no parameters): each forward is one call into `minicnn.functional`."""
 import minicnn.functional as F
 from minicnn.nn.module import Module
-from minicnn.ops.utils import compact_padding, pair, padding4
+from minicnn.ops.utils import compact_padding, padding4, pair
 
 
 def _window_arguments(layer, kernel_size, stride, padding):

@@ -3,7 +3,7 @@ from minicnn import backend
 from minicnn.core import Function
 from minicnn.errors import ShapeError
 from minicnn.kernels import col2im, conv_output_size, im2col
-from minicnn.ops.utils import as_int, check_nchw, check_window_fits, pair, padding4
+from minicnn.ops.utils import as_int, check_nchw, check_window_fits, padding4, pair
 
 
 class Conv2d(Function):

@@ -2,7 +2,7 @@
 from minicnn import backend, kernels
 from minicnn.core import Function
 from minicnn.kernels import conv_output_size
-from minicnn.ops.utils import check_nchw, check_window_fits, pair, padding4
+from minicnn.ops.utils import check_nchw, check_window_fits, padding4, pair
 
 
 class _Pool2d(Function):

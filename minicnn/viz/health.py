@@ -13,7 +13,6 @@ across its epochs.
 """
 import json
 
-
 import minicnn
 import minicnn.functional as F
 from minicnn import backend, nn, optim
