@@ -147,13 +147,15 @@ def compile_times():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="three shapes, fewer repeats")
+    parser.add_argument("--shapes", help="only the shapes whose label contains this text")
     parser.add_argument("--compile-times", action="store_true",
                         help="only the numba kernels' first-call times")
     args = parser.parse_args()
     if args.compile_times:
         result = compile_times()
     else:
-        shapes = [s for s in CONV_SHAPES if not args.quick or s[0] in QUICK]
+        shapes = [s for s in CONV_SHAPES if (not args.quick or s[0] in QUICK)
+                  and (args.shapes is None or args.shapes in s[0])]
         result = {"gemm_peak_gflops": gemm_peak_gflops(),
                   "conv2d": conv_benchmarks(shapes, 2 if args.quick else 3)}
     json.dump(result, sys.stdout)

@@ -7,6 +7,8 @@ autograd. Each fast version sits beside a plain reference it is tested against:
     windows_numba.py  numba im2col / col2im for NumPy arrays
     pooling.py        reference max / avg pooling kernels (NumPy or CuPy)
     pooling_numba.py  numba max pooling for NumPy arrays
+    grouped.py        reference direct grouped convolution (einsum over the window view)
+    grouped_numba.py  numba direct grouped / depthwise convolution for NumPy arrays
 
 The functions below pick the numba version for NumPy arrays and the reference otherwise (CuPy
 arrays, or MINICNN_KERNELS=reference in the environment, e.g. to compare the two).
@@ -14,7 +16,7 @@ arrays, or MINICNN_KERNELS=reference in the environment, e.g. to compare the two
 import os
 
 from minicnn import backend
-from minicnn.kernels import pooling, windows
+from minicnn.kernels import grouped, pooling, windows
 from minicnn.kernels.pooling import avg_pool_backward, avg_pool_forward
 from minicnn.kernels.windows import conv_output_size, fold, pad_input, window_view
 
@@ -24,13 +26,14 @@ try:
         # OpenMP's worker threads spin after each parallel loop and starve OpenBLAS's GEMM
         # threads (measured: LeNet-5 training 3x slower); the workqueue layer sleeps instead.
         numba.config.THREADING_LAYER = "workqueue"
-    from minicnn.kernels import pooling_numba, windows_numba
+    from minicnn.kernels import grouped_numba, pooling_numba, windows_numba
 except ImportError:  # numba missing or broken: the references still work
-    pooling_numba = windows_numba = None
+    grouped_numba = pooling_numba = windows_numba = None
 
 __all__ = ["im2col", "col2im", "max_pool_forward", "max_pool_backward", "avg_pool_forward",
            "avg_pool_backward", "conv_output_size", "fold", "pad_input", "window_view",
-           "use_numba"]
+           "grouped_conv_forward", "grouped_conv_backward_input",
+           "grouped_conv_backward_weight", "use_numba"]
 
 
 def use_numba(array):
@@ -62,3 +65,21 @@ def max_pool_backward(gy, argmax, x_shape, KH, KW, SH, SW, pads):
     """gy (N, C, OH, OW) -> gx (N, C, H, W); see `pooling.max_pool_backward`."""
     impl = pooling_numba if use_numba(gy) else pooling
     return impl.max_pool_backward(gy, argmax, x_shape, KH, KW, SH, SW, pads)
+
+
+def grouped_conv_forward(x, W, SH, SW, pads):
+    """Direct grouped convolution, x (N, C, H, W) -> (N, OC, OH, OW); see `grouped.py`."""
+    impl = grouped_numba if use_numba(x) else grouped
+    return impl.grouped_conv_forward(x, W, SH, SW, pads)
+
+
+def grouped_conv_backward_input(gy, W, x_shape, SH, SW, pads):
+    """gy (N, OC, OH, OW) -> gx (N, C, H, W) of the direct grouped convolution."""
+    impl = grouped_numba if use_numba(gy) else grouped
+    return impl.grouped_conv_backward_input(gy, W, x_shape, SH, SW, pads)
+
+
+def grouped_conv_backward_weight(gy, x, W_shape, SH, SW, pads):
+    """gy (N, OC, OH, OW), x (N, C, H, W) -> gW (OC, C/G, KH, KW)."""
+    impl = grouped_numba if use_numba(gy) else grouped
+    return impl.grouped_conv_backward_weight(gy, x, W_shape, SH, SW, pads)

@@ -1,5 +1,5 @@
 """2-D convolution as im2col + one matrix product per group (one batched matmul)."""
-from minicnn import backend
+from minicnn import backend, kernels
 from minicnn.core import Function
 from minicnn.errors import ShapeError
 from minicnn.kernels import col2im, conv_output_size, im2col
@@ -14,8 +14,11 @@ class Conv2d(Function):
     below is one batched matmul over the groups, and its cost falls with G:
         forward:  y_g = W_g @ col_g                      (G, OC/G, N*OH*OW)
         backward: gW_g = gy_g @ col_g^T,  gcol_g = W_g^T @ gy_g,  gx = col2im(gcol)
+    With few channels per group (depthwise: one) on the CPU the products are too thin for BLAS
+    and col is mostly overhead: a direct loop (kernels/grouped_numba.py) is used instead.
     """
     name = "conv2d"
+    DIRECT_MAX_GROUP_CHANNELS = 16  # groups with at most this many input channels loop directly
 
     def __init__(self, stride, padding, groups):
         self.SH, self.SW = pair(stride, self.name, "stride")
@@ -29,6 +32,12 @@ class Conv2d(Function):
         OC, Cg, KH, KW = W.shape
         OH = conv_output_size(H, KH, self.SH, self.pads[0], self.pads[1])
         OW = conv_output_size(x.shape[3], KW, self.SW, self.pads[2], self.pads[3])
+        self.x, self.W, self.has_bias = x, W, b is not None
+        self.direct = (self.groups > 1 and Cg <= self.DIRECT_MAX_GROUP_CHANNELS
+                       and kernels.use_numba(x))
+        if self.direct:
+            y = kernels.grouped_conv_forward(x, W, self.SH, self.SW, self.pads)
+            return y if b is None else y + b.reshape(1, OC, 1, 1).astype(y.dtype)
         col = im2col(x, KH, KW, self.SH, self.SW, self.pads)    # (C*KH*KW, N*OH*OW)
         y = xp.matmul(self._grouped_weight(W), self._grouped(col))  # (G, OC/G, N*OH*OW)
         y = y.reshape(OC, N, OH * OW).transpose(1, 0, 2)        # (N, OC, OH*OW), a view
@@ -37,12 +46,13 @@ class Conv2d(Function):
             out.reshape(N, OC, OH * OW)[...] = y
         else:  # the bias is added during the copy into NCHW order
             xp.add(y, b.reshape(OC, 1), out=out.reshape(N, OC, OH * OW))
-        # Keep x, not col: col is KH*KW/(SH*SW) times larger (9x for a 3x3 kernel), and
-        # rebuilding it in backward costs less than one of the three matrix products.
-        self.x, self.W, self.has_bias = x, W, b is not None
+        # Keep x (above), not col: col is KH*KW/(SH*SW) times larger (9x for a 3x3 kernel),
+        # and rebuilding it in backward costs less than one of the three matrix products.
         return out
 
     def backward(self, gy):
+        if self.direct:
+            return self._direct_backward(gy)
         xp = backend.get_array_module(gy)
         N, OC = gy.shape[:2]
         gy_rows = xp.ascontiguousarray(gy.reshape(N, OC, -1).transpose(1, 0, 2))
@@ -57,6 +67,15 @@ class Conv2d(Function):
         del col  # free the largest buffer before gcol is allocated
         gx = self._input_grad(gy_g) if self.needs_input_grad[0] else None
         gb = gy_rows.sum(axis=1) if self.has_bias else None
+        return gx, gW, gb
+
+    def _direct_backward(self, gy):
+        args = (self.SH, self.SW, self.pads)
+        gW = kernels.grouped_conv_backward_weight(gy, self.x, self.W.shape, *args)
+        gx = None
+        if self.needs_input_grad[0]:
+            gx = kernels.grouped_conv_backward_input(gy, self.W, self.x.shape, *args)
+        gb = gy.sum(axis=(0, 2, 3)) if self.has_bias else None
         return gx, gW, gb
 
     def _input_grad(self, gy_g):
