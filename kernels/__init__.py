@@ -12,8 +12,16 @@ autograd. Each fast version sits beside a plain reference it is tested against:
 
 The functions below pick the numba version for NumPy arrays and the reference otherwise (CuPy
 arrays, or MINICNN_KERNELS=reference in the environment, e.g. to compare the two).
+
+Threads. Two pools share the cores: numba's (the kernels here) and OpenBLAS's (NumPy's matrix
+products). They never run at the same time (a layer calls one, then the other), so both use
+every core by default. numba uses the workqueue layer (see below); MINICNN_NUM_THREADS=k
+caps numba at k threads, e.g. on a machine shared with other jobs; OpenBLAS reads
+OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS) when NumPy is first imported, so set both before
+starting Python to cap the whole process.
 """
 import os
+import warnings
 
 from minicnn import backend
 from minicnn.kernels import grouped, pooling, windows
@@ -26,6 +34,12 @@ try:
         # OpenMP's worker threads spin after each parallel loop and starve OpenBLAS's GEMM
         # threads (measured: LeNet-5 training 3x slower); the workqueue layer sleeps instead.
         numba.config.THREADING_LAYER = "workqueue"
+    _threads = os.environ.get("MINICNN_NUM_THREADS", "")
+    if _threads.isdigit() and 1 <= int(_threads) <= numba.config.NUMBA_NUM_THREADS:
+        numba.set_num_threads(int(_threads))
+    elif _threads:
+        warnings.warn(f"MINICNN_NUM_THREADS={_threads!r} is not a thread count from 1 to "
+                      f"{numba.config.NUMBA_NUM_THREADS}; using every core")
     from minicnn.kernels import grouped_numba, pooling_numba, windows_numba
 except ImportError:  # numba missing or broken: the references still work
     grouped_numba = pooling_numba = windows_numba = None

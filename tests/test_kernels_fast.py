@@ -66,3 +66,18 @@ def test_conv2d_groups_gradcheck(groups, direct_limit, monkeypatch, kernels):
     """Groups 1/2/4 and depthwise (8), through the im2col path and the direct loops."""
     monkeypatch.setattr(minicnn.ops.conv.Conv2d, "DIRECT_MAX_GROUP_CHANNELS", direct_limit)
     _conv_gradcheck((2, 8, 6, 5), 8, 3, 2 if groups == 2 else 1, groups)
+
+
+@pytest.mark.parametrize("value, expected", [("1", "1"), ("zero", "warn")])
+def test_num_threads_environment_variable(value, expected):
+    """MINICNN_NUM_THREADS caps numba's threads; a bad value warns and is ignored."""
+    import subprocess
+    import sys
+    code = "import numba, minicnn.kernels; print(numba.get_num_threads())"
+    env = dict(__import__("os").environ, MINICNN_NUM_THREADS=value)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, check=True)
+    if expected == "warn":
+        assert "MINICNN_NUM_THREADS='zero'" in done.stderr
+    else:
+        assert done.stdout.strip() == expected
