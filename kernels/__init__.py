@@ -7,6 +7,7 @@ autograd. Each fast version sits beside a plain reference it is tested against:
     windows_numba.py  numba im2col / col2im for NumPy arrays
     pooling.py        reference max / avg pooling kernels (NumPy or CuPy)
     pooling_numba.py  numba max pooling for NumPy arrays
+    workspace.py      one reusable scratch buffer for conv2d's col and gcol matrices
     grouped.py        reference direct grouped convolution (einsum over the window view)
     grouped_numba.py  numba direct grouped / depthwise convolution for NumPy arrays
 
@@ -23,8 +24,10 @@ starting Python to cap the whole process.
 import os
 import warnings
 
+import numpy as np
+
 from minicnn import backend
-from minicnn.kernels import grouped, pooling, windows
+from minicnn.kernels import grouped, pooling, windows, workspace
 from minicnn.kernels.pooling import avg_pool_backward, avg_pool_forward
 from minicnn.kernels.windows import conv_output_size, fold, pad_input, window_view
 
@@ -47,7 +50,7 @@ except ImportError:  # numba missing or broken: the references still work
 __all__ = ["im2col", "col2im", "max_pool_forward", "max_pool_backward", "avg_pool_forward",
            "avg_pool_backward", "conv_output_size", "fold", "pad_input", "window_view",
            "grouped_conv_forward", "grouped_conv_backward_input",
-           "grouped_conv_backward_weight", "use_numba"]
+           "grouped_conv_backward_weight", "matmul", "use_numba"]
 
 
 def use_numba(array):
@@ -57,14 +60,31 @@ def use_numba(array):
     return backend.device_of(array) == "cpu"
 
 
-def im2col(x, KH, KW, SH, SW, pads):
-    """(N, C, H, W) -> col (N*OH*OW, C*KH*KW); see `windows.im2col`."""
-    impl = windows_numba if use_numba(x) else windows
-    return impl.im2col(x, KH, KW, SH, SW, pads)
+def im2col(x, KH, KW, SH, SW, pads, scratch=False):
+    """(N, C, H, W) -> col (C*KH*KW, N*OH*OW); see `windows.im2col`.
+
+    scratch=True (numba path only) fills the shared `workspace` buffer instead of a new array:
+    the result is valid until the next scratch request.
+    """
+    if not use_numba(x):
+        return windows.im2col(x, KH, KW, SH, SW, pads)
+    out = None
+    if scratch:
+        OH, OW = windows_numba.output_size(x.shape, KH, KW, SH, SW, pads)
+        out = workspace.take((x.shape[1] * KH * KW, x.shape[0] * OH * OW), x.dtype)
+    return windows_numba.im2col(x, KH, KW, SH, SW, pads, out)
+
+
+def matmul(a, b, scratch=False):
+    """a @ b (batched over a leading axis); scratch=True puts a NumPy result in `workspace`."""
+    if not (scratch and use_numba(a)):
+        return backend.get_array_module(a).matmul(a, b)
+    shape = a.shape[:-1] + b.shape[-1:]
+    return np.matmul(a, b, out=workspace.take(shape, np.result_type(a, b)))
 
 
 def col2im(col, x_shape, KH, KW, SH, SW, pads):
-    """(N*OH*OW, C*KH*KW) -> (N, C, H, W), overlapping entries summed; see `windows.col2im`."""
+    """(C*KH*KW, N*OH*OW) -> (N, C, H, W), overlapping entries summed; see `windows.col2im`."""
     impl = windows_numba if use_numba(col) else windows
     return impl.col2im(col, x_shape, KH, KW, SH, SW, pads)
 

@@ -66,12 +66,15 @@ def output_size(x_shape, KH, KW, SH, SW, pads):
             conv_output_size(x_shape[3], KW, SW, PL, PR))
 
 
-def im2col(x, KH, KW, SH, SW, pads):
-    """numba im2col: (N, C, H, W) -> (C*KH*KW, N*OH*OW); pads = (PT, PB, PL, PR)."""
+def im2col(x, KH, KW, SH, SW, pads, out=None):
+    """numba im2col: (N, C, H, W) -> (C*KH*KW, N*OH*OW); pads = (PT, PB, PL, PR).
+
+    out: an optional C-contiguous array of that shape and x's dtype to fill (and return).
+    """
     N, C = x.shape[:2]
     PT, PB, PL, PR = pads
     OH, OW = output_size(x.shape, KH, KW, SH, SW, pads)
-    col = np.empty((C * KH * KW, N * OH * OW), dtype=x.dtype)
+    col = np.empty((C * KH * KW, N * OH * OW), dtype=x.dtype) if out is None else out
     _im2col_jit(np.ascontiguousarray(x), KH, KW, SH, SW, PT, PL, OH, OW, col)
     return col
 

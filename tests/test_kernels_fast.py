@@ -81,3 +81,26 @@ def test_num_threads_environment_variable(value, expected):
         assert "MINICNN_NUM_THREADS='zero'" in done.stderr
     else:
         assert done.stdout.strip() == expected
+
+
+def test_workspace_grows_and_views_share_one_buffer():
+    from minicnn.kernels import workspace
+    workspace.release()
+    small = workspace.take((2, 3), np.float32)
+    big = workspace.take((4, 5), np.float64)
+    assert small.shape == (2, 3) and big.shape == (4, 5) and big.dtype == np.float64
+    again = workspace.take((3, 2), np.float32)
+    assert np.shares_memory(again, big)  # no new allocation once the buffer is large enough
+    workspace.release()
+    assert not np.shares_memory(workspace.take((3, 2), np.float32), big)
+
+
+def test_stacked_convs_share_the_scratch_buffer_and_keep_their_gradients(kernels):
+    """Two convolutions in a row both put col/gcol in the one workspace buffer."""
+    rng = np.random.default_rng(3)
+    x = minicnn.Tensor(rng.standard_normal((2, 3, 7, 6)), requires_grad=True)
+    w1 = minicnn.Tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+    w2 = minicnn.Tensor(rng.standard_normal((5, 4, 2, 2)), requires_grad=True)
+    reports = gradcheck(lambda x, w1, w2: F.conv2d(F.conv2d(x, w1, padding=1), w2, stride=2),
+                        [x, w1, w2], atol=1e-7, rtol=1e-6)
+    assert len(reports) == 3

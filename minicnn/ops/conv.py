@@ -38,7 +38,8 @@ class Conv2d(Function):
         if self.direct:
             y = kernels.grouped_conv_forward(x, W, self.SH, self.SW, self.pads)
             return y if b is None else y + b.reshape(1, OC, 1, 1).astype(y.dtype)
-        col = im2col(x, KH, KW, self.SH, self.SW, self.pads)    # (C*KH*KW, N*OH*OW)
+        # col (C*KH*KW, N*OH*OW) lives in the shared scratch buffer (kernels/workspace.py)
+        col = im2col(x, KH, KW, self.SH, self.SW, self.pads, scratch=True)
         y = xp.matmul(self._grouped_weight(W), self._grouped(col))  # (G, OC/G, N*OH*OW)
         y = y.reshape(OC, N, OH * OW).transpose(1, 0, 2)        # (N, OC, OH*OW), a view
         out = xp.empty((N, OC, OH, OW), dtype=x.dtype)
@@ -59,7 +60,7 @@ class Conv2d(Function):
         gy_rows = gy_rows.reshape(OC, -1)                       # (OC, N*OH*OW)
         gy_g = self._grouped(gy_rows)                           # (G, OC/G, N*OH*OW)
         KH, KW = self.W.shape[2:]
-        col = im2col(self.x, KH, KW, self.SH, self.SW, self.pads)  # (C*KH*KW, N*OH*OW)
+        col = im2col(self.x, KH, KW, self.SH, self.SW, self.pads, scratch=True)
         # gW_g = gy_g @ col_g^T, computed as (col_g @ gy_g^T)^T: the orientation
         # OpenBLAS runs fastest for these long, thin products (measured, benchmarks/NOTES.md)
         gW_t = xp.matmul(self._grouped(col), gy_g.transpose(0, 2, 1))
@@ -81,7 +82,7 @@ class Conv2d(Function):
     def _input_grad(self, gy_g):
         """gcol_g = W_g^T @ gy_g, then col2im back to the input's (N, C, H, W)."""
         W_g = self._grouped_weight(self.W)                      # (G, OC/G, Cg*KH*KW)
-        gcol = backend.get_array_module(gy_g).matmul(W_g.transpose(0, 2, 1), gy_g)
+        gcol = kernels.matmul(W_g.transpose(0, 2, 1), gy_g, scratch=True)  # col's buffer
         gcol = gcol.reshape(-1, gcol.shape[2])                  # (C*KH*KW, N*OH*OW)
         KH, KW = self.W.shape[2:]
         return col2im(gcol, self.x.shape, KH, KW, self.SH, self.SW, self.pads)
@@ -129,7 +130,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1):
     Memory: im2col copies the input once into col (C*KH*KW, N*OH*OW), KH*KW/(SH*SW) times the
     input, and nothing larger. Forward frees col and keeps only a reference to x; backward
     rebuilds col for the weight gradient and frees it before building gcol (the same size), so
-    a network holds one col at a time, not one per layer. Measured with tracemalloc
+    a network holds one col at a time, not one per layer. On the CPU col and gcol share one
+    scratch buffer (kernels/workspace.py) that stays allocated between calls. Measured with tracemalloc
     (`python benchmarks/conv_memory.py`): for x (64, 64, 56, 56) float32 (51.4 MB), a 3x3 kernel,
     padding 1 and 64 output channels, col is 462.4 MB and the peak extra memory of
     forward+backward is 616.7 MB (12.0x the input: col or gcol, plus output-sized buffers).
