@@ -35,13 +35,14 @@ def installed(framework):
 class Worker:
     """A `benchmarks.worker` process for one framework, spoken to in JSON lines."""
 
-    def __init__(self, framework):
+    def __init__(self, framework, checkout=None):
+        """checkout: another source tree holding minicnn/ and benchmarks/ (--baseline)."""
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
-        self.framework = framework
+        self.framework = framework if checkout is None else "baseline"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.worker", framework], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
-            cwd=Path(__file__).resolve().parent.parent)
+            cwd=checkout or Path(__file__).resolve().parent.parent)
         self.version = self._reply()["version"]
 
     def ask(self, **request):
@@ -197,6 +198,10 @@ def parse_args(argv):
     parser.add_argument("--under-load", action="store_true",
                         help="run a CPU-bound competitor process meanwhile")
     parser.add_argument("--no-ops", action="store_true", help="skip the per-op benchmarks")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also run minicnn from this source tree (holding minicnn/ and "
+                             "benchmarks/, e.g. a `git archive` of an older commit), as column "
+                             "'baseline'")
     parser.add_argument("--out", help="JSON file (default benchmarks/results/DATE.json)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -215,6 +220,9 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     frameworks = [f for f in args.frameworks.split(",") if f in FRAMEWORKS and installed(f)]
+    if args.baseline and not (Path(args.baseline) / "benchmarks" / "worker.py").is_file():
+        sys.exit(f"error: --baseline {args.baseline}: no benchmarks/worker.py there; give a "
+                 f"source tree with minicnn/ and this benchmarks/ folder")
 
     def log(message):
         print(message, file=sys.stderr, flush=True)
@@ -224,6 +232,9 @@ def main(argv=None):
     workers = []
     try:
         workers = [Worker(f) for f in frameworks]
+        if args.baseline:
+            workers.append(Worker("minicnn", args.baseline))
+            frameworks = frameworks + ["baseline"]
         record["versions"] = {w.framework: w.version for w in workers}
         for name in args.models:
             record["models"][name] = benchmark_model(workers, name, args.rounds,
