@@ -7,15 +7,28 @@ autograd. Each fast version sits beside a plain reference it is tested against:
     windows_numba.py  numba im2col / col2im for NumPy arrays
     pooling.py        reference max / avg pooling kernels (NumPy or CuPy)
     pooling_numba.py  numba max pooling for NumPy arrays
-    cuda.py, cuda/    CUDA C kernels for CuPy arrays (compiled by CuPy on first use)
+    workspace.py      one reusable scratch buffer for conv2d's col and gcol matrices
+    grouped.py        reference direct grouped convolution (einsum over the window view)
+    grouped_numba.py  numba direct grouped / depthwise convolution for NumPy arrays
+    cuda.py, cuda_src/  CUDA C kernels for CuPy arrays (compiled by CuPy on first use)
 
 The functions below pick the numba version for NumPy arrays, the CUDA kernels for CuPy arrays,
 and the reference when MINICNN_KERNELS=reference is in the environment (e.g. to compare them).
+
+Threads. Two pools share the cores: numba's (the kernels here) and OpenBLAS's (NumPy's matrix
+products). They never run at the same time (a layer calls one, then the other), so both use
+every core by default. numba uses the workqueue layer (see below); MINICNN_NUM_THREADS=k
+caps numba at k threads, e.g. on a machine shared with other jobs; OpenBLAS reads
+OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS) when NumPy is first imported, so set both before
+starting Python to cap the whole process.
 """
 import os
+import warnings
+
+import numpy as np
 
 from minicnn import backend
-from minicnn.kernels import cuda, pooling, windows
+from minicnn.kernels import cuda, grouped, pooling, windows, workspace
 from minicnn.kernels.windows import conv_output_size, fold, pad_input, window_view
 
 try:
@@ -24,13 +37,20 @@ try:
         # OpenMP's worker threads spin after each parallel loop and starve OpenBLAS's GEMM
         # threads (measured: LeNet-5 training 3x slower); the workqueue layer sleeps instead.
         numba.config.THREADING_LAYER = "workqueue"
-    from minicnn.kernels import pooling_numba, windows_numba
+    _threads = os.environ.get("MINICNN_NUM_THREADS", "")
+    if _threads.isdigit() and 1 <= int(_threads) <= numba.config.NUMBA_NUM_THREADS:
+        numba.set_num_threads(int(_threads))
+    elif _threads:
+        warnings.warn(f"MINICNN_NUM_THREADS={_threads!r} is not a thread count from 1 to "
+                      f"{numba.config.NUMBA_NUM_THREADS}; using every core")
+    from minicnn.kernels import grouped_numba, pooling_numba, windows_numba
 except ImportError:  # numba missing or broken: the references still work
-    pooling_numba = windows_numba = None
+    grouped_numba = pooling_numba = windows_numba = None
 
 __all__ = ["im2col", "col2im", "max_pool_forward", "max_pool_backward", "avg_pool_forward",
            "avg_pool_backward", "conv_output_size", "fold", "pad_input", "window_view",
-           "use_numba"]
+           "grouped_conv_forward", "grouped_conv_backward_input",
+           "grouped_conv_backward_weight", "matmul", "use_numba"]
 
 
 def use_numba(array):
@@ -40,16 +60,33 @@ def use_numba(array):
     return backend.device_of(array) == "cpu"
 
 
-def im2col(x, KH, KW, SH, SW, pads):
-    """(N, C, H, W) -> col (N*OH*OW, C*KH*KW); see `windows.im2col`."""
+def im2col(x, KH, KW, SH, SW, pads, scratch=False):
+    """(N, C, H, W) -> col (C*KH*KW, N*OH*OW); see `windows.im2col`.
+
+    scratch=True (numba path only) fills the shared `workspace` buffer instead of a new array:
+    the result is valid until the next scratch request.
+    """
     if cuda.use_cuda(x):
         return cuda.im2col(x, KH, KW, SH, SW, pads)
-    impl = windows_numba if use_numba(x) else windows
-    return impl.im2col(x, KH, KW, SH, SW, pads)
+    if not use_numba(x):
+        return windows.im2col(x, KH, KW, SH, SW, pads)
+    out = None
+    if scratch:
+        OH, OW = windows_numba.output_size(x.shape, KH, KW, SH, SW, pads)
+        out = workspace.take((x.shape[1] * KH * KW, x.shape[0] * OH * OW), x.dtype)
+    return windows_numba.im2col(x, KH, KW, SH, SW, pads, out)
+
+
+def matmul(a, b, scratch=False):
+    """a @ b (batched over a leading axis); scratch=True puts a NumPy result in `workspace`."""
+    if not (scratch and use_numba(a)):
+        return backend.get_array_module(a).matmul(a, b)
+    shape = a.shape[:-1] + b.shape[-1:]
+    return np.matmul(a, b, out=workspace.take(shape, np.result_type(a, b)))
 
 
 def col2im(col, x_shape, KH, KW, SH, SW, pads):
-    """(N*OH*OW, C*KH*KW) -> (N, C, H, W), overlapping entries summed; see `windows.col2im`."""
+    """(C*KH*KW, N*OH*OW) -> (N, C, H, W), overlapping entries summed; see `windows.col2im`."""
     if cuda.use_cuda(col):
         return cuda.col2im(col, x_shape, KH, KW, SH, SW, pads)
     impl = windows_numba if use_numba(col) else windows
@@ -82,3 +119,21 @@ def avg_pool_backward(gy, x_shape, KH, KW, SH, SW, pads, counts):
     """gy (N, C, OH, OW) -> gx (N, C, H, W); see `pooling.avg_pool_backward`."""
     impl = cuda if cuda.use_cuda(gy) else pooling
     return impl.avg_pool_backward(gy, x_shape, KH, KW, SH, SW, pads, counts)
+
+
+def grouped_conv_forward(x, W, SH, SW, pads):
+    """Direct grouped convolution, x (N, C, H, W) -> (N, OC, OH, OW); see `grouped.py`."""
+    impl = grouped_numba if use_numba(x) else grouped
+    return impl.grouped_conv_forward(x, W, SH, SW, pads)
+
+
+def grouped_conv_backward_input(gy, W, x_shape, SH, SW, pads):
+    """gy (N, OC, OH, OW) -> gx (N, C, H, W) of the direct grouped convolution."""
+    impl = grouped_numba if use_numba(gy) else grouped
+    return impl.grouped_conv_backward_input(gy, W, x_shape, SH, SW, pads)
+
+
+def grouped_conv_backward_weight(gy, x, W_shape, SH, SW, pads):
+    """gy (N, OC, OH, OW), x (N, C, H, W) -> gW (OC, C/G, KH, KW)."""
+    impl = grouped_numba if use_numba(gy) else grouped
+    return impl.grouped_conv_backward_weight(gy, x, W_shape, SH, SW, pads)

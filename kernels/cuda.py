@@ -90,18 +90,18 @@ def _contiguous(array):
 
 # ----- convolution windows ----------------------------------------------------------------
 def im2col(x, KH, KW, SH, SW, pads):
-    """(N, C, H, W) -> col (N*OH*OW, C*KH*KW); see `windows.im2col`."""
+    """(N, C, H, W) -> col (C*KH*KW, N*OH*OW); see `windows.im2col`."""
     xp = backend.get_array_module(x)
     x = _contiguous(x)
     N, C = x.shape[:2]
     OH, OW, geometry = _geometry(x.shape, KH, KW, SH, SW, pads)
-    col = xp.empty((N * OH * OW, C * KH * KW), dtype=x.dtype)
+    col = xp.empty((C * KH * KW, N * OH * OW), dtype=x.dtype)
     _run("im2col.cu", "im2col", x.dtype, col.size, x, col, np.int64(col.size), *geometry)
     return col
 
 
 def col2im(col, x_shape, KH, KW, SH, SW, pads):
-    """(N*OH*OW, C*KH*KW) -> (N, C, H, W), overlapping entries summed; see `windows.col2im`."""
+    """(C*KH*KW, N*OH*OW) -> (N, C, H, W), overlapping entries summed; see `windows.col2im`."""
     xp = backend.get_array_module(col)
     col = _contiguous(col)
     _, _, geometry = _geometry(x_shape, KH, KW, SH, SW, pads)

@@ -7,7 +7,10 @@ Notation (used throughout minicnn):
 
 `window_view` shows every KHxKW window of the padded input as a (N, C, OH, OW, KH, KW) strided
 *view*: no copy is made. `im2col` copies that view once into the GEMM layout
-(N*OH*OW, C*KH*KW); `fold` is its adjoint, adding each window's values back into the input
+(C*KH*KW, N*OH*OW): one row per kernel tap (c, i, j), one column per output position. In this
+layout the weights (OC, C*KH*KW) multiply it from the left, each group of channels is a
+contiguous block of rows, and a row is filled by copying whole image rows (fast, see
+windows_numba.py). `fold` is its adjoint, adding each window's values back into the input
 positions they came from (overlapping windows add up).
 """
 from minicnn import backend
@@ -40,15 +43,15 @@ def window_view(x_pad, KH, KW, SH, SW):
 
 
 def im2col(x, KH, KW, SH, SW, pads):
-    """(N, C, H, W) -> col (N*OH*OW, C*KH*KW): one row per output position.
+    """(N, C, H, W) -> col (C*KH*KW, N*OH*OW): one column per output position.
 
     The only large allocation is `col` itself (plus the padded copy of x when padding > 0).
     """
     x_pad = pad_input(x, pads)
     windows = window_view(x_pad, KH, KW, SH, SW)      # (N, C, OH, OW, KH, KW), a view
     N, C, OH, OW = windows.shape[:4]
-    col = windows.transpose(0, 2, 3, 1, 4, 5)         # (N, OH, OW, C, KH, KW), still a view
-    return col.reshape(N * OH * OW, C * KH * KW)      # the one copy
+    col = windows.transpose(1, 4, 5, 0, 2, 3)         # (C, KH, KW, N, OH, OW), still a view
+    return col.reshape(C * KH * KW, N * OH * OW)      # the one copy
 
 
 def fold(windows, x_shape, SH, SW, pads):
@@ -70,10 +73,10 @@ def fold(windows, x_shape, SH, SW, pads):
 
 
 def col2im(col, x_shape, KH, KW, SH, SW, pads):
-    """Adjoint of `im2col`: (N*OH*OW, C*KH*KW) -> (N, C, H, W), overlapping entries summed."""
+    """Adjoint of `im2col`: (C*KH*KW, N*OH*OW) -> (N, C, H, W), overlapping entries summed."""
     N, C, H, W = x_shape
     PT, PB, PL, PR = pads
     OH = conv_output_size(H, KH, SH, PT, PB)
     OW = conv_output_size(W, KW, SW, PL, PR)
-    windows = col.reshape(N, OH, OW, C, KH, KW).transpose(0, 3, 1, 2, 4, 5)
+    windows = col.reshape(C, KH, KW, N, OH, OW).transpose(3, 0, 4, 5, 1, 2)
     return fold(windows, x_shape, SH, SW, pads)

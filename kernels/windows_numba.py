@@ -1,8 +1,14 @@
 """numba versions of im2col / col2im for NumPy arrays on the CPU.
 
-Same contract as `kernels/windows.py` (the reference they are tested against), but they read
-the input directly with bounds checks instead of building a padded copy, and parallelise over
-the batch. Set NUMBA_DISABLE_JIT=1 to step through them as plain Python.
+Same contract as `kernels/windows.py` (the reference they are tested against): col is
+(C*KH*KW, N*OH*OW). For one kernel tap (c, i, j) and one output row oh, the entries of col are
+the input row h = oh*SH - PT + i read every SW-th pixel, so the inner loop copies a run of an
+image row into a run of col (a memcpy when SW == 1). Outputs whose window pixel falls in the
+padding get 0; no padded copy of x is made. im2col runs in parallel over the rows of col
+(each thread writes long contiguous runs: parallel over the batch instead, every thread wrote
+short runs into all C*KH*KW rows and ran 3-8x slower, benchmarks/NOTES.md); col2im runs in
+parallel over the channels, so no two threads add into the same gx entry.
+Set NUMBA_DISABLE_JIT=1 to step through them as plain Python.
 """
 import numpy as np
 from numba import njit, prange
@@ -11,40 +17,42 @@ from minicnn.kernels.windows import conv_output_size
 
 
 def _im2col(x, KH, KW, SH, SW, PT, PL, OH, OW, col):
-    """x (N, C, H, W) -> col (N*OH*OW, C*KH*KW); out-of-range (padding) entries are 0."""
+    """x (N, C, H, W) -> col (C*KH*KW, N*OH*OW); padding entries are 0."""
     N, C, H, W = x.shape
-    for n in prange(N):
-        for oh in range(OH):
-            for ow in range(OW):
-                row = (n * OH + oh) * OW + ow
-                for c in range(C):
-                    for i in range(KH):
-                        h = oh * SH - PT + i
-                        for j in range(KW):
-                            w = ow * SW - PL + j
-                            k = (c * KH + i) * KW + j
-                            if 0 <= h < H and 0 <= w < W:
-                                col[row, k] = x[n, c, h, w]
-                            else:
-                                col[row, k] = 0.0
+    for k in prange(C * KH * KW):  # each tap k = (c, i, j) fills its own row of col
+        c = k // (KH * KW)
+        i = (k // KW) % KH
+        j = k % KW
+        for n in range(N):
+            for oh in range(OH):
+                h = oh * SH - PT + i
+                start = (n * OH + oh) * OW
+                h_inside = 0 <= h < H
+                for ow in range(OW):
+                    w = ow * SW - PL + j
+                    if h_inside and 0 <= w < W:  # the test also lets LLVM drop the
+                        col[k, start + ow] = x[n, c, h, w]  # negative-index wraparound
+                    else:
+                        col[k, start + ow] = 0.0
 
 
 def _col2im(col, KH, KW, SH, SW, PT, PL, OH, OW, gx):
-    """Add col (N*OH*OW, C*KH*KW) back into gx (N, C, H, W) (zeroed by the caller)."""
+    """Add col (C*KH*KW, N*OH*OW) back into gx (N, C, H, W) (zeroed by the caller)."""
     N, C, H, W = gx.shape
-    for n in prange(N):  # each n writes only gx[n]: no races
-        for oh in range(OH):
-            for ow in range(OW):
-                row = (n * OH + oh) * OW + ow
-                for c in range(C):
-                    for i in range(KH):
+    for c in prange(C):  # all taps of channel c add into gx[:, c] only: no races
+        for i in range(KH):
+            for j in range(KW):
+                k = (c * KH + i) * KW + j
+                for n in range(N):
+                    for oh in range(OH):
                         h = oh * SH - PT + i
                         if h < 0 or h >= H:
                             continue
-                        for j in range(KW):
+                        start = (n * OH + oh) * OW
+                        for ow in range(OW):
                             w = ow * SW - PL + j
                             if 0 <= w < W:
-                                gx[n, c, h, w] += col[row, (c * KH + i) * KW + j]
+                                gx[n, c, h, w] += col[k, start + ow]
 
 
 _im2col_jit = njit(parallel=True, cache=True)(_im2col)
@@ -58,18 +66,21 @@ def output_size(x_shape, KH, KW, SH, SW, pads):
             conv_output_size(x_shape[3], KW, SW, PL, PR))
 
 
-def im2col(x, KH, KW, SH, SW, pads):
-    """numba im2col: (N, C, H, W) -> (N*OH*OW, C*KH*KW); pads = (PT, PB, PL, PR)."""
+def im2col(x, KH, KW, SH, SW, pads, out=None):
+    """numba im2col: (N, C, H, W) -> (C*KH*KW, N*OH*OW); pads = (PT, PB, PL, PR).
+
+    out: an optional C-contiguous array of that shape and x's dtype to fill (and return).
+    """
     N, C = x.shape[:2]
     PT, PB, PL, PR = pads
     OH, OW = output_size(x.shape, KH, KW, SH, SW, pads)
-    col = np.empty((N * OH * OW, C * KH * KW), dtype=x.dtype)
+    col = np.empty((C * KH * KW, N * OH * OW), dtype=x.dtype) if out is None else out
     _im2col_jit(np.ascontiguousarray(x), KH, KW, SH, SW, PT, PL, OH, OW, col)
     return col
 
 
 def col2im(col, x_shape, KH, KW, SH, SW, pads):
-    """numba col2im: (N*OH*OW, C*KH*KW) -> (N, C, H, W), overlapping entries summed."""
+    """numba col2im: (C*KH*KW, N*OH*OW) -> (N, C, H, W), overlapping entries summed."""
     PT, PB, PL, PR = pads
     OH, OW = output_size(x_shape, KH, KW, SH, SW, pads)
     gx = np.zeros(x_shape, dtype=col.dtype)

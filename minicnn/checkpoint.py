@@ -145,9 +145,9 @@ def load_model(path, device="cpu"):
     """Rebuild the model a run's checkpoint was saved from. Returns (model in eval mode,
     RunConfig). Raises CheckpointError when the weights do not fit the model its config
     describes (a damaged or hand-edited file)."""
+    backend.set_default_device(device)  # a missing GPU fails before the file is read
     model_state, _, meta = load_run(path)
     config = meta["config"]
-    backend.set_default_device(device)
     try:
         model = config.build_model()
         model.load_state_dict(model_state)

@@ -1,4 +1,4 @@
-// col2im: col (N*OH*OW, C*KH*KW) -> gx (N, C, H, W), overlapping windows summed.
+// col2im: col (C*KH*KW, N*OH*OW) -> gx (N, C, H, W), overlapping windows summed.
 // Reference: kernels/windows.py `col2im` / `fold`.
 // A gather, not a scatter: one thread per input pixel sums the col entries of every window
 // that covers it, so no two threads write the same address and no atomics are needed (the
@@ -20,14 +20,14 @@ __device__ void col2im(const T* col, T* gx, long long total, int C, int H, int W
     int oh_last = min(hp / SH + 1, OH);
     int ow_first = wp < KW ? 0 : (wp - KW) / SW + 1;
     int ow_last = min(wp / SW + 1, OW);
-    long long row_length = (long long)C * KH * KW;
+    long long positions = total / ((long long)C * H * W) * OH * OW;   // N*OH*OW columns
     T sum = 0;
     for (int oh = oh_first; oh < oh_last; ++oh) {
         int i = hp - oh * SH;        // this pixel's row inside window (oh, ow)
         for (int ow = ow_first; ow < ow_last; ++ow) {
             int j = wp - ow * SW;
-            long long row = (n * OH + oh) * OW + ow;
-            sum += col[row * row_length + ((long long)c * KH + i) * KW + j];
+            long long column = (n * OH + oh) * OW + ow;
+            sum += col[(((long long)c * KH + i) * KW + j) * positions + column];
         }
     }
     gx[idx] = sum;

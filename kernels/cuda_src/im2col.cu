@@ -1,6 +1,7 @@
-// im2col: (N, C, H, W) -> col (N*OH*OW, C*KH*KW), one thread per entry of col.
+// im2col: (N, C, H, W) -> col (C*KH*KW, N*OH*OW), one thread per entry of col.
 // Reference: kernels/windows.py `im2col` (the strided view copied once). Padding reads as 0.
-// Row of col = output position (n, oh, ow); column = (c, i, j), the kernel offset.
+// Row of col = (c, i, j), the kernel offset; column = output position (n, oh, ow), so
+// consecutive threads write consecutive addresses.
 
 template <typename T>
 __device__ void im2col(const T* x, T* col, long long total, int C, int H, int W,
@@ -8,13 +9,15 @@ __device__ void im2col(const T* x, T* col, long long total, int C, int H, int W,
 {
     long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x;
     if (idx >= total) return;
-    long long rest = idx;
-    int j = rest % KW;  rest /= KW;
-    int i = rest % KH;  rest /= KH;
-    int c = rest % C;   rest /= C;
-    int ow = rest % OW; rest /= OW;
-    int oh = rest % OH;
-    long long n = rest / OH;
+    long long positions = total / ((long long)C * KH * KW);   // N*OH*OW columns
+    long long column = idx % positions;
+    long long row = idx / positions;
+    int ow = column % OW;
+    int oh = (column / OW) % OH;
+    long long n = column / ((long long)OW * OH);
+    int j = row % KW;
+    int i = (row / KW) % KH;
+    int c = row / ((long long)KW * KH);
     int h = oh * SH - PT + i;        // the input row this entry reads (may be in the padding)
     int w = ow * SW - PL + j;
     bool inside = h >= 0 && h < H && w >= 0 && w < W;

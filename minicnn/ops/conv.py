@@ -1,5 +1,5 @@
-"""2-D convolution as im2col + one matrix product per group."""
-from minicnn import backend
+"""2-D convolution as im2col + one matrix product per group (one batched matmul)."""
+from minicnn import backend, kernels
 from minicnn.core import Function
 from minicnn.errors import ShapeError
 from minicnn.kernels import col2im, conv_output_size, im2col
@@ -9,10 +9,16 @@ from minicnn.ops.utils import as_int, check_nchw, check_window_fits, padding4, p
 class Conv2d(Function):
     """y[n, o] = sum_c W[o, c] * x[n, c] (cross-correlation, like every DL library) + b[o].
 
-    Forward: col = im2col(x) (N*OH*OW, C*KH*KW); per group g, y_g = col_g @ W_g^T.
-    Backward: gW_g = gy_g^T @ col_g; gcol_g = gy_g @ W_g; gx = col2im(gcol).
+    col = im2col(x) is (C*KH*KW, N*OH*OW). With G groups, its rows split into G contiguous
+    blocks (G, Cg*KH*KW, N*OH*OW) and the weights into (G, OC/G, Cg*KH*KW), so every product
+    below is one batched matmul over the groups, and its cost falls with G:
+        forward:  y_g = W_g @ col_g                      (G, OC/G, N*OH*OW)
+        backward: gW_g = gy_g @ col_g^T,  gcol_g = W_g^T @ gy_g,  gx = col2im(gcol)
+    With few channels per group (depthwise: one) on the CPU the products are too thin for BLAS
+    and col is mostly overhead: a direct loop (kernels/grouped_numba.py) is used instead.
     """
     name = "conv2d"
+    DIRECT_MAX_GROUP_CHANNELS = 16  # groups with at most this many input channels loop directly
 
     def __init__(self, stride, padding, groups):
         self.SH, self.SW = pair(stride, self.name, "stride")
@@ -24,60 +30,70 @@ class Conv2d(Function):
         xp = backend.get_array_module(x)
         N, C, H, _ = x.shape
         OC, Cg, KH, KW = W.shape
-        G = self.groups
         OH = conv_output_size(H, KH, self.SH, self.pads[0], self.pads[1])
         OW = conv_output_size(x.shape[3], KW, self.SW, self.pads[2], self.pads[3])
-        col = im2col(x, KH, KW, self.SH, self.SW, self.pads)   # (N*OH*OW, C*KH*KW)
-        W2 = W.reshape(OC, Cg * KH * KW)                        # (OC, Cg*KH*KW)
-        if G == 1:
-            y = col @ W2.T                                      # (N*OH*OW, OC)
-        else:
-            y = xp.empty((col.shape[0], OC), dtype=x.dtype)
-            for cols, rows in self._group_slices(Cg * KH * KW, OC // G):
-                y[:, rows] = col[:, cols] @ W2[rows].T
-        if b is not None:
-            y += b
-        self.col, self.W, self.x_shape, self.has_bias = col, W, x.shape, b is not None
-        return xp.ascontiguousarray(y.reshape(N, OH, OW, OC).transpose(0, 3, 1, 2))
+        self.x, self.W, self.has_bias = x, W, b is not None
+        self.direct = (self.groups > 1 and Cg <= self.DIRECT_MAX_GROUP_CHANNELS
+                       and kernels.use_numba(x))
+        if self.direct:
+            y = kernels.grouped_conv_forward(x, W, self.SH, self.SW, self.pads)
+            return y if b is None else y + b.reshape(1, OC, 1, 1).astype(y.dtype)
+        # col (C*KH*KW, N*OH*OW) lives in the shared scratch buffer (kernels/workspace.py)
+        col = im2col(x, KH, KW, self.SH, self.SW, self.pads, scratch=True)
+        y = xp.matmul(self._grouped_weight(W), self._grouped(col))  # (G, OC/G, N*OH*OW)
+        y = y.reshape(OC, N, OH * OW).transpose(1, 0, 2)        # (N, OC, OH*OW), a view
+        out = xp.empty((N, OC, OH, OW), dtype=x.dtype)
+        if b is None:
+            out.reshape(N, OC, OH * OW)[...] = y
+        else:  # the bias is added during the copy into NCHW order
+            xp.add(y, b.reshape(OC, 1), out=out.reshape(N, OC, OH * OW))
+        # Keep x (above), not col: col is KH*KW/(SH*SW) times larger (9x for a 3x3 kernel),
+        # and rebuilding it in backward costs less than one of the three matrix products.
+        return out
 
     def backward(self, gy):
-        OC = self.W.shape[0]
-        gy2 = gy.transpose(0, 2, 3, 1).reshape(-1, OC)          # (N*OH*OW, OC)
-        W2 = self.W.reshape(OC, -1)                             # (OC, Cg*KH*KW)
-        gW = self._weight_grad(gy2, W2)
-        if not self.retain_graph:
-            del self.col  # free the largest buffer before gcol is allocated
-        gx = self._input_grad(gy2, W2) if self.needs_input_grad[0] else None
-        gb = gy2.sum(axis=0) if self.has_bias else None
-        return gx, gW.reshape(self.W.shape), gb
-
-    def _weight_grad(self, gy2, W2):
-        """gW_g = gy_g^T @ col_g: (OC, Cg*KH*KW)."""
-        if self.groups == 1:
-            return gy2.T @ self.col
-        gW = backend.get_array_module(gy2).empty_like(W2)
-        for cols, rows in self._group_slices(W2.shape[1], W2.shape[0] // self.groups):
-            gW[rows] = gy2[:, rows].T @ self.col[:, cols]
-        return gW
-
-    def _input_grad(self, gy2, W2):
-        """gcol_g = gy_g @ W_g, then col2im back to the input's (N, C, H, W)."""
-        if self.groups == 1:
-            gcol = gy2 @ W2
-        else:
-            group_cols = W2.shape[1]
-            gcol = backend.get_array_module(gy2).empty(
-                (gy2.shape[0], group_cols * self.groups), dtype=gy2.dtype)
-            for cols, rows in self._group_slices(group_cols, W2.shape[0] // self.groups):
-                gcol[:, cols] = gy2[:, rows] @ W2[rows]
+        if self.direct:
+            return self._direct_backward(gy)
+        xp = backend.get_array_module(gy)
+        N, OC = gy.shape[:2]
+        gy_rows = xp.ascontiguousarray(gy.reshape(N, OC, -1).transpose(1, 0, 2))
+        gy_rows = gy_rows.reshape(OC, -1)                       # (OC, N*OH*OW)
+        gy_g = self._grouped(gy_rows)                           # (G, OC/G, N*OH*OW)
         KH, KW = self.W.shape[2:]
-        return col2im(gcol, self.x_shape, KH, KW, self.SH, self.SW, self.pads)
+        col = im2col(self.x, KH, KW, self.SH, self.SW, self.pads, scratch=True)
+        # gW_g = gy_g @ col_g^T, computed as (col_g @ gy_g^T)^T: the orientation
+        # OpenBLAS runs fastest for these long, thin products (measured, benchmarks/NOTES.md)
+        gW_t = xp.matmul(self._grouped(col), gy_g.transpose(0, 2, 1))
+        gW = gW_t.transpose(0, 2, 1).reshape(self.W.shape)
+        del col  # free the largest buffer before gcol is allocated
+        gx = self._input_grad(gy_g) if self.needs_input_grad[0] else None
+        gb = gy_rows.sum(axis=1) if self.has_bias else None
+        return gx, gW, gb
 
-    def _group_slices(self, group_cols, group_rows):
-        """Column slice of col and row slice of W for each group."""
-        for g in range(self.groups):
-            yield (slice(g * group_cols, (g + 1) * group_cols),
-                   slice(g * group_rows, (g + 1) * group_rows))
+    def _direct_backward(self, gy):
+        args = (self.SH, self.SW, self.pads)
+        gW = kernels.grouped_conv_backward_weight(gy, self.x, self.W.shape, *args)
+        gx = None
+        if self.needs_input_grad[0]:
+            gx = kernels.grouped_conv_backward_input(gy, self.W, self.x.shape, *args)
+        gb = gy.sum(axis=(0, 2, 3)) if self.has_bias else None
+        return gx, gW, gb
+
+    def _input_grad(self, gy_g):
+        """gcol_g = W_g^T @ gy_g, then col2im back to the input's (N, C, H, W)."""
+        W_g = self._grouped_weight(self.W)                      # (G, OC/G, Cg*KH*KW)
+        gcol = kernels.matmul(W_g.transpose(0, 2, 1), gy_g, scratch=True)  # col's buffer
+        gcol = gcol.reshape(-1, gcol.shape[2])                  # (C*KH*KW, N*OH*OW)
+        KH, KW = self.W.shape[2:]
+        return col2im(gcol, self.x.shape, KH, KW, self.SH, self.SW, self.pads)
+
+    def _grouped(self, rows):
+        """(G*R, M) -> (G, R, M): the groups' blocks of rows, a view."""
+        return rows.reshape(self.groups, -1, rows.shape[1])
+
+    def _grouped_weight(self, W):
+        """(OC, Cg, KH, KW) -> (G, OC/G, Cg*KH*KW), a view."""
+        return W.reshape(self.groups, W.shape[0] // self.groups, -1)
 
     def _check(self, x, W, b):
         check_nchw("conv2d", x)
@@ -111,9 +127,11 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1):
     Returns:
         (N, OC, OH, OW), OH = (H + PT + PB - KH) // SH + 1 (likewise OW).
 
-    Memory: im2col copies the input once into col (N*OH*OW, C*KH*KW), KH*KW/(SH*SW) times the
-    input, and nothing larger; forward keeps col for the weight gradient, and backward frees it
-    before building gcol (the same size). Measured with tracemalloc
+    Memory: im2col copies the input once into col (C*KH*KW, N*OH*OW), KH*KW/(SH*SW) times the
+    input, and nothing larger. Forward frees col and keeps only a reference to x; backward
+    rebuilds col for the weight gradient and frees it before building gcol (the same size), so
+    a network holds one col at a time, not one per layer. On the CPU col and gcol share one
+    scratch buffer (kernels/workspace.py) that stays allocated between calls. Measured with tracemalloc
     (`python benchmarks/conv_memory.py`): for x (64, 64, 56, 56) float32 (51.4 MB), a 3x3 kernel,
     padding 1 and 64 output channels, col is 462.4 MB and the peak extra memory of
     forward+backward is 616.7 MB (12.0x the input: col or gcol, plus output-sized buffers).

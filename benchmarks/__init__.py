@@ -1,0 +1,1 @@
+"""minicnn's benchmark suite: `python -m benchmarks --help` (see run.py)."""

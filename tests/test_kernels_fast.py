@@ -1,0 +1,106 @@
+"""The kernels added for speed agree with their plain references, and conv2d's fast paths keep
+its gradients (float64, central differences, random upstream gradient)."""
+import numpy as np
+import pytest
+
+import minicnn
+import minicnn.functional as F
+from minicnn.gradcheck import gradcheck
+from minicnn.kernels import grouped, grouped_numba
+
+# (x shape, OC, KH, KW, SH, SW, pads, groups)
+GROUPED_CASES = [
+    ((2, 4, 7, 6), 4, 3, 3, 1, 1, (1, 1, 1, 1), 4),          # depthwise
+    ((2, 4, 7, 6), 8, 3, 3, 1, 1, (1, 1, 1, 1), 4),          # depthwise, multiplier 2
+    ((1, 6, 9, 8), 4, 3, 2, 2, 1, (0, 1, 2, 0), 2),          # asymmetric pads, strides
+    ((2, 8, 6, 6), 8, 5, 5, 2, 2, (2, 2, 2, 2), 4),
+    ((1, 3, 5, 5), 6, 1, 1, 1, 1, (0, 0, 0, 0), 3),
+]
+
+
+@pytest.mark.parametrize("shape, OC, KH, KW, SH, SW, pads, G", GROUPED_CASES)
+def test_grouped_numba_matches_reference(shape, OC, KH, KW, SH, SW, pads, G):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape)
+    W = rng.standard_normal((OC, shape[1] // G, KH, KW))
+    y = grouped.grouped_conv_forward(x, W, SH, SW, pads)
+    np.testing.assert_allclose(grouped_numba.grouped_conv_forward(x, W, SH, SW, pads), y,
+                               rtol=1e-12, atol=1e-12)
+    gy = rng.standard_normal(y.shape)
+    np.testing.assert_allclose(
+        grouped_numba.grouped_conv_backward_input(gy, W, shape, SH, SW, pads),
+        grouped.grouped_conv_backward_input(gy, W, shape, SH, SW, pads), rtol=1e-12,
+        atol=1e-12)
+    np.testing.assert_allclose(
+        grouped_numba.grouped_conv_backward_weight(gy, x, W.shape, SH, SW, pads),
+        grouped.grouped_conv_backward_weight(gy, x, W.shape, SH, SW, pads), rtol=1e-10,
+        atol=1e-10)
+
+
+def test_grouped_reference_matches_the_im2col_path():
+    """The einsum reference equals conv2d's batched-matmul path (groups = channels)."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 6, 5, 7))
+    W = rng.standard_normal((6, 2, 3, 3))
+    conv = minicnn.ops.conv.Conv2d(1, 1, 3)
+    conv.DIRECT_MAX_GROUP_CHANNELS = 0  # force the im2col path
+    np.testing.assert_allclose(grouped.grouped_conv_forward(x, W, 1, 1, (1, 1, 1, 1)),
+                               conv.forward(x, W), rtol=1e-12, atol=1e-12)
+
+
+def _conv_gradcheck(x_shape, OC, K, stride, groups):
+    """conv2d's gradients against central differences (gradcheck: loss = sum(y * R))."""
+    rng = np.random.default_rng(2)
+    x = minicnn.Tensor(rng.standard_normal(x_shape), requires_grad=True)
+    w = minicnn.Tensor(rng.standard_normal((OC, x_shape[1] // groups, K, K)),
+                       requires_grad=True)
+    b = minicnn.Tensor(rng.standard_normal(OC), requires_grad=True)
+    reports = gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride, 1, groups), [x, w, b],
+                        atol=1e-7, rtol=1e-6)
+    assert len(reports) == 3 and all(r["passed"] for r in reports)
+
+
+@pytest.mark.parametrize("groups", [1, 2, 4, 8])
+@pytest.mark.parametrize("direct_limit", [0, 16], ids=["im2col", "direct"])
+def test_conv2d_groups_gradcheck(groups, direct_limit, monkeypatch, kernels):
+    """Groups 1/2/4 and depthwise (8), through the im2col path and the direct loops."""
+    monkeypatch.setattr(minicnn.ops.conv.Conv2d, "DIRECT_MAX_GROUP_CHANNELS", direct_limit)
+    _conv_gradcheck((2, 8, 6, 5), 8, 3, 2 if groups == 2 else 1, groups)
+
+
+@pytest.mark.parametrize("value, expected", [("1", "1"), ("zero", "warn")])
+def test_num_threads_environment_variable(value, expected):
+    """MINICNN_NUM_THREADS caps numba's threads; a bad value warns and is ignored."""
+    import subprocess
+    import sys
+    code = "import numba, minicnn.kernels; print(numba.get_num_threads())"
+    env = dict(__import__("os").environ, MINICNN_NUM_THREADS=value)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, check=True)
+    if expected == "warn":
+        assert "MINICNN_NUM_THREADS='zero'" in done.stderr
+    else:
+        assert done.stdout.strip() == expected
+
+
+def test_workspace_grows_and_views_share_one_buffer():
+    from minicnn.kernels import workspace
+    workspace.release()
+    small = workspace.take((2, 3), np.float32)
+    big = workspace.take((4, 5), np.float64)
+    assert small.shape == (2, 3) and big.shape == (4, 5) and big.dtype == np.float64
+    again = workspace.take((3, 2), np.float32)
+    assert np.shares_memory(again, big)  # no new allocation once the buffer is large enough
+    workspace.release()
+    assert not np.shares_memory(workspace.take((3, 2), np.float32), big)
+
+
+def test_stacked_convs_share_the_scratch_buffer_and_keep_their_gradients(kernels):
+    """Two convolutions in a row both put col/gcol in the one workspace buffer."""
+    rng = np.random.default_rng(3)
+    x = minicnn.Tensor(rng.standard_normal((2, 3, 7, 6)), requires_grad=True)
+    w1 = minicnn.Tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+    w2 = minicnn.Tensor(rng.standard_normal((5, 4, 2, 2)), requires_grad=True)
+    reports = gradcheck(lambda x, w1, w2: F.conv2d(F.conv2d(x, w1, padding=1), w2, stride=2),
+                        [x, w1, w2], atol=1e-7, rtol=1e-6)
+    assert len(reports) == 3
