@@ -5,6 +5,10 @@ A `Tensor` wraps a backend array (`.data`) and remembers the `Function` that pro
 `backward(gy)` returns one array gradient per input. `Tensor.backward()` walks the graph from the
 output in reverse topological order and adds up each tensor's gradient, so a tensor used twice
 (a ResNet skip) receives the sum of both paths.
+
+It is one file, longer than the others, on purpose: the whole define-by-run idea (the graph,
+its backward walk, the second-backward rule, hooks and the trace's two call-points) reads in
+one sitting, as DeZero's `core.py` does; the ops themselves live in `minicnn.ops`.
 """
 import contextlib
 

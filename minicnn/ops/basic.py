@@ -1,4 +1,9 @@
-"""Tensor arithmetic, reductions and reshaping, with broadcasting-aware gradients."""
+"""Tensor arithmetic, reductions and reshaping, with broadcasting-aware gradients.
+
+One file for every small op `Tensor` exposes as a method or operator: each is a few lines (a
+Function class with its forward and backward, the lowercase wrapper right under it), and
+`sum_to`, which all the broadcasting ops share, sits at the top.
+"""
 import itertools
 
 import numpy as np

@@ -55,9 +55,9 @@ class Conv2d(Function):
         if self.direct:
             return self._direct_backward(gy)
         xp = backend.get_array_module(gy)
-        N, OC = gy.shape[:2]
-        gy_rows = xp.ascontiguousarray(gy.reshape(N, OC, -1).transpose(1, 0, 2))
-        gy_rows = gy_rows.reshape(OC, -1)                       # (OC, N*OH*OW)
+        N, OC, OH, OW = gy.shape
+        gy_rows = xp.ascontiguousarray(gy.reshape(N, OC, OH * OW).transpose(1, 0, 2))
+        gy_rows = gy_rows.reshape(OC, N * OH * OW)              # (OC, N*OH*OW)
         gy_g = self._grouped(gy_rows)                           # (G, OC/G, N*OH*OW)
         KH, KW = self.W.shape[2:]
         col = im2col(self.x, KH, KW, self.SH, self.SW, self.pads, scratch=True)
@@ -83,13 +83,13 @@ class Conv2d(Function):
         """gcol_g = W_g^T @ gy_g, then col2im back to the input's (N, C, H, W)."""
         W_g = self._grouped_weight(self.W)                      # (G, OC/G, Cg*KH*KW)
         gcol = kernels.matmul(W_g.transpose(0, 2, 1), gy_g, scratch=True)  # col's buffer
-        gcol = gcol.reshape(-1, gcol.shape[2])                  # (C*KH*KW, N*OH*OW)
+        gcol = gcol.reshape(gcol.shape[0] * gcol.shape[1], gcol.shape[2])  # (C*KH*KW, N*OH*OW)
         KH, KW = self.W.shape[2:]
         return col2im(gcol, self.x.shape, KH, KW, self.SH, self.SW, self.pads)
 
     def _grouped(self, rows):
         """(G*R, M) -> (G, R, M): the groups' blocks of rows, a view."""
-        return rows.reshape(self.groups, -1, rows.shape[1])
+        return rows.reshape(self.groups, rows.shape[0] // self.groups, rows.shape[1])
 
     def _grouped_weight(self, W):
         """(OC, Cg, KH, KW) -> (G, OC/G, Cg*KH*KW), a view."""
