@@ -7,6 +7,7 @@ current step, saves a checkpoint and returns "interrupted"; a resumed run ends w
 weights as an uninterrupted one, because the data order and augmentation of each batch are
 drawn from (seed, epoch, batch) and the checkpoint carries the dropout generator's state.
 """
+import contextlib
 import math
 import os
 import shlex
@@ -21,13 +22,18 @@ import minicnn.functional as F
 from minicnn import backend, checkpoint, files, inference, metrics, optim, rng
 from minicnn.data import Batches
 from minicnn.errors import ShapeError
+from minicnn.viz import health
 
 DIVERGENCE_FACTOR = 100.0  # warn when the loss is this many times its first value
 OUTPUT_FILES = (checkpoint.NAME,) + metrics.FILES
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
+    """The loss became NaN or infinite (at step number `step`, counted from 1)."""
+
+    def __init__(self, message, step=None):
+        super().__init__(message)
+        self.step = step
 
 
 def build_optimizer(config, model):
@@ -47,22 +53,67 @@ def build_optimizer(config, model):
     return optimizer, scheduler
 
 
-def train_step(model, optimizer, x, y, device):
-    """One forward, backward and update on a batch. Returns (loss, number correct).
+def train_step(model, optimizer, x, y, device, measure_health=False):
+    """One forward, backward and update on a batch, without waiting for the device.
 
-    x: (B, C, H, W) float32, y: (B,) int64, both NumPy. The update is skipped, and
-    TrainingDiverged raised, when the loss is not finite: the weights stay as they were.
+    x: (B, C, H, W) float32, y: (B,) int64, both NumPy (uploaded here). Returns (loss, correct,
+    stats): the loss and the number of right predictions as 0-d device arrays (nothing comes
+    back to the host inside a step; StepTally reads them every few steps), and the step's
+    gradient health (minicnn.viz.health.grad_stats) when measure_health, else None.
     """
-    logits = model(minicnn.Tensor(backend.to_device(x, device)))
-    loss = F.softmax_cross_entropy(logits, backend.to_device(y, device))
-    value = loss.item()
-    if not math.isfinite(value):
-        raise TrainingDiverged(f"the loss became {value}")
+    x, y = backend.to_device(x, device), backend.to_device(y, device)
+    relus = health.DeadReluCounter(model) if measure_health else contextlib.nullcontext()
+    with relus:  # forward hooks on nn.ReLU only in a measured step
+        logits = model(minicnn.Tensor(x))
+    loss = F.softmax_cross_entropy(logits, y)
     optimizer.zero_grad()
     loss.backward()
+    before = health.weights_snapshot(model) if measure_health else None
     optimizer.step()
-    correct = int((backend.asnumpy(logits.data).argmax(axis=1) == y).sum())
-    return value, correct
+    correct = (logits.data.argmax(axis=1) == y).sum()
+    stats = health.grad_stats(model, before, relus.fractions) if measure_health else None
+    return loss.data, correct, stats
+
+
+class StepTally:
+    """The losses and correct counts of the last steps, left on the device until `read_into`
+    copies them to the host in one go (every few steps: a GPU never waits for the host).
+
+    It also watches the losses it reads: the first non-finite one raises TrainingDiverged
+    naming its step, and one above DIVERGENCE_FACTOR x the run's first loss warns once.
+    """
+
+    def __init__(self, first_loss=None):
+        self.first_loss = first_loss  # the run's first loss (saved in checkpoints)
+        self.warned = False
+        self.steps, self.sizes, self.losses, self.corrects = [], [], [], []
+
+    def add(self, step, loss, correct, size):
+        """loss, correct: 0-d device arrays of step number `step`, a batch of `size` images."""
+        self.steps.append(step)
+        self.sizes.append(size)
+        self.losses.append(loss)
+        self.corrects.append(correct)
+
+    def read_into(self, running, lr, log):
+        """Add the pending steps, in order, to the sums of `running`; then forget them."""
+        if not self.steps:
+            return
+        xp = backend.get_array_module(self.losses[0])
+        losses = backend.asnumpy(xp.stack(self.losses)).tolist()  # Python floats
+        corrects = backend.asnumpy(xp.stack(self.corrects)).tolist()
+        for step, size, value, correct in zip(self.steps, self.sizes, losses, corrects):
+            if not math.isfinite(value):
+                raise TrainingDiverged(f"the loss became {value} at step {step}", step)
+            if self.first_loss is None:
+                self.first_loss = value
+            elif value > DIVERGENCE_FACTOR * self.first_loss and not self.warned:
+                log(divergence_warning(value, self.first_loss, lr))
+                self.warned = True
+            running["loss_sum"] += value * size
+            running["correct"] += int(correct)
+            running["seen"] += size
+        self.steps, self.sizes, self.losses, self.corrects = [], [], [], []
 
 
 def evaluate(model, batches, device="cpu"):
@@ -112,18 +163,32 @@ class Progress:
         self.epoch, self.epochs, self.total, self.log = epoch, epochs, total, log
         self.every = max(1, total // 10)
 
-    def update(self, batch, loss, images_per_second):
-        """After batch number `batch` (1-based): loss is the epoch's mean so far."""
+    def advance(self):
+        """One more step done."""
         if not self.bar.disable:
-            self.bar.set_postfix(loss=f"{loss:.4g}", img_s=f"{images_per_second:.0f}",
-                                 refresh=False)
             self.bar.update(1)
+
+    def report(self, batch, loss, images_per_second):
+        """After batch number `batch` (1-based), when the sums were read back from the device:
+        loss is the epoch's mean so far. Prints a plain line every tenth of the epoch."""
+        if not self.bar.disable:
+            self.bar.set_postfix(loss=f"{loss:.4g}", img_s=f"{images_per_second:.0f}")
         elif batch % self.every == 0 and batch < self.total:
             self.log(f"  epoch {self.epoch}/{self.epochs} batch {batch}/{self.total}  "
                      f"loss {loss:.4g}  {images_per_second:.0f} img/s")
 
     def close(self):
         self.bar.close()
+
+
+def diverged(error, step, steps_per_epoch, lr):
+    """The TrainingDiverged of StepTally with the epoch and batch of its step, read back after
+    step number `step`, and what to try."""
+    epoch, batch = divmod(error.step - 1, steps_per_epoch)
+    noticed = f"; read back after step {step}" if step != error.step else ""
+    return TrainingDiverged(f"{error} (epoch {epoch + 1}, batch {batch + 1}/{steps_per_epoch}"
+                            f"{noticed}); the run stopped. Try a lower learning rate, e.g. "
+                            f"--lr {lr / 10:g}", error.step)
 
 
 def epoch_line(row, total_epochs):
@@ -219,7 +284,7 @@ def train(config, data, resume_state=None, on_step=None, log=print, extra_metric
             f"{len(train_batches)}")
     os.makedirs(config.out, exist_ok=True)
     files.remove_stale_temporaries(config.out, OUTPUT_FILES)  # left by a killed run
-    warned = False
+    tally = StepTally(first_loss)
 
     # -- the loop: epochs of steps, then evaluate, log and save -----------------------------
     model.train()
@@ -234,33 +299,30 @@ def train(config, data, resume_state=None, on_step=None, log=print, extra_metric
             started = time.perf_counter() - running["seconds"]
             images_this_session, session_start = 0, time.perf_counter()
             for batch_index, (x, y) in enumerate(train_batches.iterate(first), start=first):
-                step = epoch * steps_per_epoch + batch_index + 1
-                try:
-                    value, correct = train_step(model, optimizer, x, y, device)
-                except TrainingDiverged as error:
-                    progress.close()
-                    raise TrainingDiverged(
-                        f"{error} at step {step} (epoch {epoch + 1}, batch {batch_index + 1}/"
-                        f"{steps_per_epoch}); the run stopped. Try a lower learning rate, "
-                        f"e.g. --lr {optimizer.lr / 10:g}") from None
-                if first_loss is None:
-                    first_loss = value
-                elif value > DIVERGENCE_FACTOR * first_loss and not warned:
-                    log(divergence_warning(value, first_loss, optimizer.lr))
-                    warned = True
-                running["loss_sum"] += value * len(y)
-                running["correct"] += correct
-                running["seen"] += len(y)
+                step, done = epoch * steps_per_epoch + batch_index + 1, batch_index + 1
+                measure = config.log_grad_stats and done == steps_per_epoch
+                loss, correct, stats = train_step(model, optimizer, x, y, device, measure)
+                tally.add(step, loss, correct, len(y))
+                if stats is not None:  # --log-grad-stats: measured on the epoch's last step
+                    running["grad_stats"] = stats
                 images_this_session += len(y)
-                rate = images_this_session / max(time.perf_counter() - session_start, 1e-9)
-                progress.update(batch_index + 1, running["loss_sum"] / running["seen"], rate)
+                progress.advance()
                 if on_step is not None:
                     on_step(step)
+                if (done % progress.every == 0 or done == steps_per_epoch
+                        or stop.received is not None):  # the only reads from the device
+                    try:
+                        tally.read_into(running, optimizer.lr, log)
+                    except TrainingDiverged as error:
+                        progress.close()
+                        raise diverged(error, step, steps_per_epoch, optimizer.lr) from None
+                    rate = images_this_session / max(time.perf_counter() - session_start, 1e-9)
+                    progress.report(done, running["loss_sum"] / running["seen"], rate)
                 if stop.received is not None:
                     progress.close()
                     running["seconds"] = time.perf_counter() - started
                     save_checkpoint(ckpt_path, model, optimizer, scheduler, config,
-                                    (epoch, batch_index + 1), history, running, first_loss)
+                                    (epoch, done), history, running, tally.first_loss)
                     log(interrupted_message(config, ckpt_path, stop.received))
                     return "interrupted"
             progress.close()
@@ -271,7 +333,10 @@ def train(config, data, resume_state=None, on_step=None, log=print, extra_metric
                    "train_acc": running["correct"] / max(running["seen"], 1),
                    "test_loss": test_loss, "test_acc": test_acc,
                    "seconds": time.perf_counter() - started, "lr": optimizer.lr}
-            for extra in extra_metrics:  # e.g. gradient statistics
+            if "grad_stats" in running:  # a few summary columns, the nested numbers
+                row.update(health.summary_columns(running["grad_stats"]))  # in JSON only
+                row["grad_stats"] = running["grad_stats"]
+            for extra in extra_metrics:
                 row.update(extra(model, optimizer))
             history.append(row)
             if scheduler is not None:
@@ -279,7 +344,7 @@ def train(config, data, resume_state=None, on_step=None, log=print, extra_metric
             log(epoch_line(row, config.epochs))
             running = _fresh_sums()
             save_checkpoint(ckpt_path, model, optimizer, scheduler, config, (epoch + 1, 0),
-                            history, running, first_loss)
+                            history, running, tally.first_loss)
             metrics.write_all(config.out, history, title=f"{config.model} on {config.dataset}")
             if stop.received is not None and epoch + 1 < config.epochs:  # during evaluation
                 log(interrupted_message(config, ckpt_path, stop.received))

@@ -87,6 +87,19 @@ def grad_stats(model, before=None, dead_relu=None):
     return {"layers": layers, "params": params, "dead_relu": dict(dead_relu or {})}
 
 
+def summary_columns(stats):
+    """Three numbers of grad_stats(...) for one row of metrics.csv: the norm of all gradients
+    together, the largest update/weight ratio and the largest dead-ReLU fraction (None when
+    there is nothing to measure)."""
+    grad_norms = [row["grad_norm"] for row in stats["params"].values()]
+    ratios = [row["update_ratio"] for row in stats["params"].values()
+              if row["update_ratio"] is not None]
+    dead = list(stats["dead_relu"].values())
+    return {"grad_norm": sum(n * n for n in grad_norms) ** 0.5 if grad_norms else None,
+            "max_update_ratio": max(ratios) if ratios else None,
+            "max_dead_relu": max(dead) if dead else None}
+
+
 def measure_step(model, x, y, optimizer):
     """One training step on (x, y) with every health number measured; returns grad_stats(...)
     plus "loss". The model's weights change (it is a real step)."""
