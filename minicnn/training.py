@@ -6,34 +6,28 @@ Every epoch ends with a checkpoint (`checkpoint.npz`), `metrics.csv`, `metrics.j
 current step, saves a checkpoint and returns "interrupted"; a resumed run ends with the same
 weights as an uninterrupted one, because the data order and augmentation of each batch are
 drawn from (seed, epoch, batch) and the checkpoint carries the dropout generator's state.
+
+A step never waits for the device: its loss and correct count stay there (StepTally) and are
+read back in one go when a progress line is due and at the end of the epoch, which is also
+when a NaN or infinite loss is noticed. `--log-grad-stats` (config.log_grad_stats) measures
+the gradient health of each epoch's last step (minicnn.viz.health) into metrics.json.
 """
 import contextlib
-import math
 import os
 import shlex
 import signal
 import threading
 import time
 
-from tqdm import tqdm
-
 import minicnn
 import minicnn.functional as F
 from minicnn import backend, checkpoint, files, inference, metrics, optim, rng
 from minicnn.data import Batches
 from minicnn.errors import ShapeError
+from minicnn.progress import Progress, StepTally, TrainingDiverged, diverged, epoch_line
 from minicnn.viz import health
 
-DIVERGENCE_FACTOR = 100.0  # warn when the loss is this many times its first value
 OUTPUT_FILES = (checkpoint.NAME,) + metrics.FILES
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite (at step number `step`, counted from 1)."""
-
-    def __init__(self, message, step=None):
-        super().__init__(message)
-        self.step = step
 
 
 def build_optimizer(config, model):
@@ -75,47 +69,6 @@ def train_step(model, optimizer, x, y, device, measure_health=False):
     return loss.data, correct, stats
 
 
-class StepTally:
-    """The losses and correct counts of the last steps, left on the device until `read_into`
-    copies them to the host in one go (every few steps: a GPU never waits for the host).
-
-    It also watches the losses it reads: the first non-finite one raises TrainingDiverged
-    naming its step, and one above DIVERGENCE_FACTOR x the run's first loss warns once.
-    """
-
-    def __init__(self, first_loss=None):
-        self.first_loss = first_loss  # the run's first loss (saved in checkpoints)
-        self.warned = False
-        self.steps, self.sizes, self.losses, self.corrects = [], [], [], []
-
-    def add(self, step, loss, correct, size):
-        """loss, correct: 0-d device arrays of step number `step`, a batch of `size` images."""
-        self.steps.append(step)
-        self.sizes.append(size)
-        self.losses.append(loss)
-        self.corrects.append(correct)
-
-    def read_into(self, running, lr, log):
-        """Add the pending steps, in order, to the sums of `running`; then forget them."""
-        if not self.steps:
-            return
-        xp = backend.get_array_module(self.losses[0])
-        losses = backend.asnumpy(xp.stack(self.losses)).tolist()  # Python floats
-        corrects = backend.asnumpy(xp.stack(self.corrects)).tolist()
-        for step, size, value, correct in zip(self.steps, self.sizes, losses, corrects):
-            if not math.isfinite(value):
-                raise TrainingDiverged(f"the loss became {value} at step {step}", step)
-            if self.first_loss is None:
-                self.first_loss = value
-            elif value > DIVERGENCE_FACTOR * self.first_loss and not self.warned:
-                log(divergence_warning(value, self.first_loss, lr))
-                self.warned = True
-            running["loss_sum"] += value * size
-            running["correct"] += int(correct)
-            running["seen"] += size
-        self.steps, self.sizes, self.losses, self.corrects = [], [], [], []
-
-
 def evaluate(model, batches, device="cpu"):
     """Mean loss and accuracy of `model` over `batches`, in eval mode, without a graph."""
     logits, labels = inference.logits_of_batches(model, batches, device)
@@ -151,60 +104,6 @@ class StopSignals:
         for signum, handler in self.previous.items():
             signal.signal(signum, handler)
         return False
-
-
-class Progress:
-    """A tqdm bar when stderr is a terminal; otherwise (a pipe, a file, a notebook log) one
-    plain line every tenth of the epoch, never carriage-return frames."""
-
-    def __init__(self, epoch, epochs, total, first, log):
-        self.bar = tqdm(total=total, initial=first, leave=False, unit="batch", disable=None,
-                        desc=f"epoch {epoch}/{epochs}", dynamic_ncols=True)
-        self.epoch, self.epochs, self.total, self.log = epoch, epochs, total, log
-        self.every = max(1, total // 10)
-
-    def advance(self):
-        """One more step done."""
-        if not self.bar.disable:
-            self.bar.update(1)
-
-    def report(self, batch, loss, images_per_second):
-        """After batch number `batch` (1-based), when the sums were read back from the device:
-        loss is the epoch's mean so far. Prints a plain line every tenth of the epoch."""
-        if not self.bar.disable:
-            self.bar.set_postfix(loss=f"{loss:.4g}", img_s=f"{images_per_second:.0f}")
-        elif batch % self.every == 0 and batch < self.total:
-            self.log(f"  epoch {self.epoch}/{self.epochs} batch {batch}/{self.total}  "
-                     f"loss {loss:.4g}  {images_per_second:.0f} img/s")
-
-    def close(self):
-        self.bar.close()
-
-
-def diverged(error, step, steps_per_epoch, lr):
-    """The TrainingDiverged of StepTally with the epoch and batch of its step, read back after
-    step number `step`, and what to try."""
-    epoch, batch = divmod(error.step - 1, steps_per_epoch)
-    noticed = f"; read back after step {step}" if step != error.step else ""
-    return TrainingDiverged(f"{error} (epoch {epoch + 1}, batch {batch + 1}/{steps_per_epoch}"
-                            f"{noticed}); the run stopped. Try a lower learning rate, e.g. "
-                            f"--lr {lr / 10:g}", error.step)
-
-
-def epoch_line(row, total_epochs):
-    """One line per epoch that fits an 80-column terminal, even for exploded losses (.4g),
-    runs of 999 epochs and epochs of hours."""
-    seconds = row["seconds"]
-    duration = f"{seconds:.0f}s" if seconds < 1000 else f"{seconds / 60:.0f}m"
-    width = len(str(total_epochs))
-    return (f"epoch {row['epoch']:>{width}}/{total_epochs}  loss {row['train_loss']:<6.4g} "
-            f"acc {row['train_acc']:.4f}  test loss {row['test_loss']:<6.4g} "
-            f"acc {row['test_acc']:.4f}  {duration}")
-
-
-def divergence_warning(loss, first_loss, lr):
-    return (f"warning: loss {loss:.4g} is {loss / first_loss:.2g} x its first value "
-            f"{first_loss:.4g}: diverging; try a lower --lr, e.g. {lr / 10:g}")
 
 
 def save_checkpoint(path, model, optimizer, scheduler, config, position, history, running,
