@@ -55,11 +55,11 @@ def train_step(model, optimizer, x, y, device, measure_health=False):
     back to the host inside a step; StepTally reads them every few steps), and the step's
     gradient health (minicnn.viz.health.grad_stats) when measure_health, else None.
     """
-    x, y = backend.to_device(x, device), backend.to_device(y, device)
     relus = health.DeadReluCounter(model) if measure_health else contextlib.nullcontext()
     with relus:  # forward hooks on nn.ReLU only in a measured step
-        logits = model(minicnn.Tensor(x))
-    loss = F.softmax_cross_entropy(logits, y)
+        logits = model(minicnn.Tensor(backend.to_device(x, device)))
+    loss = F.softmax_cross_entropy(logits, y)  # NumPy labels: range-checked on the host
+    y = backend.to_device(y, device)
     optimizer.zero_grad()
     loss.backward()
     before = health.weights_snapshot(model) if measure_health else None
