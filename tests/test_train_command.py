@@ -314,3 +314,17 @@ def test_a_nan_found_at_a_later_read_names_its_own_step(offline, tmp_path, capsy
     assert ("the loss became nan at step 3 (epoch 1, batch 3/20; read back after step 4); "
             "the run stopped") in err
     assert not (tmp_path / "o" / "checkpoint.npz").exists()  # no epoch ended: nothing saved
+
+
+def test_log_grad_stats_only_measures(offline, tmp_path):
+    """The same run with and without --log-grad-stats ends with the same weights and losses."""
+    for name, flags in (("plain", []), ("logged", ["--log-grad-stats"])):
+        assert train.main(["lenet5", "--epochs", "2", *TINY, *flags,
+                           "--out", str(tmp_path / name)]) == 0
+    plain, logged = (checkpoint.load(str(tmp_path / name / "checkpoint.npz"))
+                     for name in ("plain", "logged"))
+    for key in plain[0]:
+        np.testing.assert_array_equal(logged[0][key], plain[0][key], err_msg=key)
+    for plain_row, logged_row in zip(plain[2]["history"], logged[2]["history"]):
+        assert "grad_stats" not in plain_row and "grad_stats" in logged_row
+        assert logged_row["train_loss"] == plain_row["train_loss"]
