@@ -31,6 +31,7 @@ class RunConfig(Recipe):
     limit_test: int = None
     out: str = None                 # output folder
     data_dir: str = None
+    log_grad_stats: bool = False    # gradient health of each epoch's last step in metrics.json
     download: bool = True
     # Known once the data is loaded (evaluate and predict need them):
     num_classes: int = None

@@ -2,7 +2,8 @@
 
 `history` is a list with one dict per finished epoch holding at least
 epoch, train_loss, train_acc, test_loss, test_acc, seconds (and lr); extra keys (from the
-training loop's extra_metrics) become extra columns. Each file is replaced atomically.
+training loop's extra_metrics, --log-grad-stats' summary) become extra columns; nested
+values (grad_stats) are kept in metrics.json only. Each file is replaced atomically.
 """
 import csv
 import json
@@ -21,11 +22,20 @@ COLUMNS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds
 FILES = ("metrics.csv", "metrics.json", "curves.png")
 
 
+def csv_columns(history):
+    """COLUMNS, then every other key of any row in first-seen order, except nested values
+    (dicts and lists such as grad_stats: they go to metrics.json only)."""
+    extra = []
+    for row in history:
+        extra += [key for key, value in row.items() if key not in COLUMNS + extra
+                  and not isinstance(value, (dict, list))]
+    return COLUMNS + extra
+
+
 def write_csv(path, history):
     def write(tmp_path):
         with open(tmp_path, "w", newline="") as f:
-            extra = [key for key in history[0] if key not in COLUMNS] if history else []
-            writer = csv.DictWriter(f, fieldnames=COLUMNS + extra, extrasaction="ignore")
+            writer = csv.DictWriter(f, fieldnames=csv_columns(history), extrasaction="ignore")
             writer.writeheader()
             writer.writerows(history)
     write_atomically(path, write)

@@ -23,7 +23,9 @@ from minicnn.data import load_dataset
 from minicnn.data import names as dataset_names
 
 # Flags a resume may change: the length of the run, the machine, where the data and output are.
-RESUMABLE = ("epochs", "device", "data_dir", "out")
+# --log-grad-stats only measures, so a resume may switch it on or off; left out, it keeps the
+# checkpoint's setting.
+RESUMABLE = ("epochs", "device", "data_dir", "out", "log_grad_stats")
 # Flags a resume refuses when they differ from the checkpoint's run (they would change it).
 FIXED_ON_RESUME = ("dataset", "batch_size", "lr", "optimizer", "momentum", "nesterov",
                    "weight_decay", "schedule", "augment", "seed", "limit_train", "limit_test",
@@ -92,6 +94,11 @@ def build_parser(recipe=None):
                    help="use the first N training images")
     p.add_argument("--limit-test", type=cli.positive_int, metavar="N",
                    help="use the first N test images")
+    p.add_argument("--log-grad-stats", action=argparse.BooleanOptionalAction, default=None,
+                   help="record gradient health in metrics.json, measured on each epoch's "
+                        "last step: mean/max |grad| per layer, dead ReLU fractions, "
+                        "update/weight ratios (draw: python -m minicnn.viz health OUT --out "
+                        "health.png). Default off; on --resume, the checkpoint's setting")
     p.add_argument("--out", help="output folder (default: a new runs/MODEL-DATASET-TIME; "
                                  "runs/latest links to the newest)")
     p.add_argument("--overwrite", action="store_true",
@@ -120,7 +127,8 @@ def make_config(args):
                        profile=profile, device=device,
                        seed=0 if args.seed is None else args.seed,
                        limit_train=args.limit_train, limit_test=args.limit_test, out=args.out,
-                       data_dir=args.data_dir, download=not args.no_download, **settings)
+                       data_dir=args.data_dir, download=not args.no_download,
+                       log_grad_stats=bool(args.log_grad_stats), **settings)
     return config.check()
 
 
@@ -210,7 +218,8 @@ def describe(config, data):
         f"{len(data.train_x)} training / {len(data.test_x)} test images from {data.source}",
         f"{config.epochs} epochs, batch {config.batch_size}, {config.optimizer}{sgd} lr "
         f"{config.lr:g}, schedule {config.schedule}, weight decay {config.weight_decay:g}, "
-        f"augment {config.augment}, device {config.device}, seed {config.seed}",
+        f"augment {config.augment}, device {config.device}, seed {config.seed}"
+        + (", gradient stats logged" if config.log_grad_stats else ""),
         f"output {config.out}"])
 
 

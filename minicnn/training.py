@@ -6,28 +6,28 @@ Every epoch ends with a checkpoint (`checkpoint.npz`), `metrics.csv`, `metrics.j
 current step, saves a checkpoint and returns "interrupted"; a resumed run ends with the same
 weights as an uninterrupted one, because the data order and augmentation of each batch are
 drawn from (seed, epoch, batch) and the checkpoint carries the dropout generator's state.
+
+A step never waits for the device: its loss and correct count stay there (StepTally) and are
+read back in one go when a progress line is due and at the end of the epoch, which is also
+when a NaN or infinite loss is noticed. `--log-grad-stats` (config.log_grad_stats) measures
+the gradient health of each epoch's last step (minicnn.viz.health) into metrics.json.
 """
-import math
+import contextlib
 import os
 import shlex
 import signal
 import threading
 import time
 
-from tqdm import tqdm
-
 import minicnn
 import minicnn.functional as F
 from minicnn import backend, checkpoint, files, inference, metrics, optim, rng
 from minicnn.data import Batches
 from minicnn.errors import ShapeError
+from minicnn.progress import Progress, StepTally, TrainingDiverged, diverged, epoch_line
+from minicnn.viz import health
 
-DIVERGENCE_FACTOR = 100.0  # warn when the loss is this many times its first value
 OUTPUT_FILES = (checkpoint.NAME,) + metrics.FILES
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
 
 
 def build_optimizer(config, model):
@@ -47,22 +47,26 @@ def build_optimizer(config, model):
     return optimizer, scheduler
 
 
-def train_step(model, optimizer, x, y, device):
-    """One forward, backward and update on a batch. Returns (loss, number correct).
+def train_step(model, optimizer, x, y, device, measure_health=False):
+    """One forward, backward and update on a batch, without waiting for the device.
 
-    x: (B, C, H, W) float32, y: (B,) int64, both NumPy. The update is skipped, and
-    TrainingDiverged raised, when the loss is not finite: the weights stay as they were.
+    x: (B, C, H, W) float32, y: (B,) int64, both NumPy (uploaded here). Returns (loss, correct,
+    stats): the loss and the number of right predictions as 0-d device arrays (nothing comes
+    back to the host inside a step; StepTally reads them every few steps), and the step's
+    gradient health (minicnn.viz.health.grad_stats) when measure_health, else None.
     """
-    logits = model(minicnn.Tensor(backend.to_device(x, device)))
-    loss = F.softmax_cross_entropy(logits, backend.to_device(y, device))
-    value = loss.item()
-    if not math.isfinite(value):
-        raise TrainingDiverged(f"the loss became {value}")
+    relus = health.DeadReluCounter(model) if measure_health else contextlib.nullcontext()
+    with relus:  # forward hooks on nn.ReLU only in a measured step
+        logits = model(minicnn.Tensor(backend.to_device(x, device)))
+    loss = F.softmax_cross_entropy(logits, y)  # NumPy labels: range-checked on the host
+    y = backend.to_device(y, device)
     optimizer.zero_grad()
     loss.backward()
+    before = health.weights_snapshot(model) if measure_health else None
     optimizer.step()
-    correct = int((backend.asnumpy(logits.data).argmax(axis=1) == y).sum())
-    return value, correct
+    correct = (logits.data.argmax(axis=1) == y).sum()
+    stats = health.grad_stats(model, before, relus.fractions) if measure_health else None
+    return loss.data, correct, stats
 
 
 def evaluate(model, batches, device="cpu"):
@@ -100,46 +104,6 @@ class StopSignals:
         for signum, handler in self.previous.items():
             signal.signal(signum, handler)
         return False
-
-
-class Progress:
-    """A tqdm bar when stderr is a terminal; otherwise (a pipe, a file, a notebook log) one
-    plain line every tenth of the epoch, never carriage-return frames."""
-
-    def __init__(self, epoch, epochs, total, first, log):
-        self.bar = tqdm(total=total, initial=first, leave=False, unit="batch", disable=None,
-                        desc=f"epoch {epoch}/{epochs}", dynamic_ncols=True)
-        self.epoch, self.epochs, self.total, self.log = epoch, epochs, total, log
-        self.every = max(1, total // 10)
-
-    def update(self, batch, loss, images_per_second):
-        """After batch number `batch` (1-based): loss is the epoch's mean so far."""
-        if not self.bar.disable:
-            self.bar.set_postfix(loss=f"{loss:.4g}", img_s=f"{images_per_second:.0f}",
-                                 refresh=False)
-            self.bar.update(1)
-        elif batch % self.every == 0 and batch < self.total:
-            self.log(f"  epoch {self.epoch}/{self.epochs} batch {batch}/{self.total}  "
-                     f"loss {loss:.4g}  {images_per_second:.0f} img/s")
-
-    def close(self):
-        self.bar.close()
-
-
-def epoch_line(row, total_epochs):
-    """One line per epoch that fits an 80-column terminal, even for exploded losses (.4g),
-    runs of 999 epochs and epochs of hours."""
-    seconds = row["seconds"]
-    duration = f"{seconds:.0f}s" if seconds < 1000 else f"{seconds / 60:.0f}m"
-    width = len(str(total_epochs))
-    return (f"epoch {row['epoch']:>{width}}/{total_epochs}  loss {row['train_loss']:<6.4g} "
-            f"acc {row['train_acc']:.4f}  test loss {row['test_loss']:<6.4g} "
-            f"acc {row['test_acc']:.4f}  {duration}")
-
-
-def divergence_warning(loss, first_loss, lr):
-    return (f"warning: loss {loss:.4g} is {loss / first_loss:.2g} x its first value "
-            f"{first_loss:.4g}: diverging; try a lower --lr, e.g. {lr / 10:g}")
 
 
 def save_checkpoint(path, model, optimizer, scheduler, config, position, history, running,
@@ -219,7 +183,7 @@ def train(config, data, resume_state=None, on_step=None, log=print, extra_metric
             f"{len(train_batches)}")
     os.makedirs(config.out, exist_ok=True)
     files.remove_stale_temporaries(config.out, OUTPUT_FILES)  # left by a killed run
-    warned = False
+    tally = StepTally(first_loss)
 
     # -- the loop: epochs of steps, then evaluate, log and save -----------------------------
     model.train()
@@ -234,33 +198,30 @@ def train(config, data, resume_state=None, on_step=None, log=print, extra_metric
             started = time.perf_counter() - running["seconds"]
             images_this_session, session_start = 0, time.perf_counter()
             for batch_index, (x, y) in enumerate(train_batches.iterate(first), start=first):
-                step = epoch * steps_per_epoch + batch_index + 1
-                try:
-                    value, correct = train_step(model, optimizer, x, y, device)
-                except TrainingDiverged as error:
-                    progress.close()
-                    raise TrainingDiverged(
-                        f"{error} at step {step} (epoch {epoch + 1}, batch {batch_index + 1}/"
-                        f"{steps_per_epoch}); the run stopped. Try a lower learning rate, "
-                        f"e.g. --lr {optimizer.lr / 10:g}") from None
-                if first_loss is None:
-                    first_loss = value
-                elif value > DIVERGENCE_FACTOR * first_loss and not warned:
-                    log(divergence_warning(value, first_loss, optimizer.lr))
-                    warned = True
-                running["loss_sum"] += value * len(y)
-                running["correct"] += correct
-                running["seen"] += len(y)
+                step, done = epoch * steps_per_epoch + batch_index + 1, batch_index + 1
+                measure = config.log_grad_stats and done == steps_per_epoch
+                loss, correct, stats = train_step(model, optimizer, x, y, device, measure)
+                tally.add(step, loss, correct, len(y))
+                if stats is not None:  # --log-grad-stats: measured on the epoch's last step
+                    running["grad_stats"] = stats
                 images_this_session += len(y)
-                rate = images_this_session / max(time.perf_counter() - session_start, 1e-9)
-                progress.update(batch_index + 1, running["loss_sum"] / running["seen"], rate)
+                progress.advance()
                 if on_step is not None:
                     on_step(step)
+                if (done % progress.every == 0 or done == steps_per_epoch
+                        or stop.received is not None):  # the only reads from the device
+                    try:
+                        tally.read_into(running, optimizer.lr, log)
+                    except TrainingDiverged as error:
+                        progress.close()
+                        raise diverged(error, step, steps_per_epoch, optimizer.lr) from None
+                    rate = images_this_session / max(time.perf_counter() - session_start, 1e-9)
+                    progress.report(done, running["loss_sum"] / running["seen"], rate)
                 if stop.received is not None:
                     progress.close()
                     running["seconds"] = time.perf_counter() - started
                     save_checkpoint(ckpt_path, model, optimizer, scheduler, config,
-                                    (epoch, batch_index + 1), history, running, first_loss)
+                                    (epoch, done), history, running, tally.first_loss)
                     log(interrupted_message(config, ckpt_path, stop.received))
                     return "interrupted"
             progress.close()
@@ -271,7 +232,10 @@ def train(config, data, resume_state=None, on_step=None, log=print, extra_metric
                    "train_acc": running["correct"] / max(running["seen"], 1),
                    "test_loss": test_loss, "test_acc": test_acc,
                    "seconds": time.perf_counter() - started, "lr": optimizer.lr}
-            for extra in extra_metrics:  # e.g. gradient statistics
+            if "grad_stats" in running:  # a few summary columns, the nested numbers
+                row.update(health.summary_columns(running["grad_stats"]))  # in JSON only
+                row["grad_stats"] = running["grad_stats"]
+            for extra in extra_metrics:
                 row.update(extra(model, optimizer))
             history.append(row)
             if scheduler is not None:
@@ -279,7 +243,7 @@ def train(config, data, resume_state=None, on_step=None, log=print, extra_metric
             log(epoch_line(row, config.epochs))
             running = _fresh_sums()
             save_checkpoint(ckpt_path, model, optimizer, scheduler, config, (epoch + 1, 0),
-                            history, running, first_loss)
+                            history, running, tally.first_loss)
             metrics.write_all(config.out, history, title=f"{config.model} on {config.dataset}")
             if stop.received is not None and epoch + 1 < config.epochs:  # during evaluation
                 log(interrupted_message(config, ckpt_path, stop.received))

@@ -14,6 +14,7 @@ from test_train_command import TINY, _no_full_data
 
 from minicnn import checkpoint, files, train, training
 from minicnn import evaluate as evaluate_command
+from minicnn.data import load_dataset
 
 
 @pytest.fixture
@@ -121,6 +122,38 @@ def test_every_flag_is_applied_or_refused_on_resume():
     flags = {action.dest for action in train.build_parser()._actions} - {"help"}
     handled = set(train.RESUMABLE) | set(train.FIXED_ON_RESUME) | set(train.CHECKED_ON_RESUME)
     assert flags == handled
+
+
+def test_resume_applies_log_grad_stats_and_keeps_the_checkpoints_setting(one_epoch_run,
+                                                                          tmp_path):
+    """--log-grad-stats only measures, so a resume may switch it; left out, the run keeps it."""
+    ckpt = _ckpt(one_epoch_run)
+    for epochs, flags in (("2", ["--log-grad-stats"]), ("3", []),
+                          ("4", ["--no-log-grad-stats"])):
+        assert train.main(["lenet5", "--resume", ckpt, "--epochs", epochs, *flags]) == 0
+    history = json.loads(open(os.path.join(one_epoch_run, "metrics.json")).read())
+    assert [bool(row.get("grad_stats")) for row in history] == [False, True, True, False]
+    assert set(history[1]["grad_stats"]["dead_relu"]) == {"act1", "act3", "act5", "act6"}
+    with open(os.path.join(one_epoch_run, "metrics.csv")) as f:
+        header = f.readline().strip().split(",")
+    assert "max_update_ratio" in header  # though epoch 1, the first row, has no such key
+
+
+def test_grad_stats_of_an_epochs_last_step_survive_a_stop_before_its_evaluation(offline,
+                                                                                tmp_path):
+    args = ["lenet5", "--epochs", "1", *TINY, "--log-grad-stats"]  # 3 steps
+    assert train.main(args + ["--out", str(tmp_path / "full")]) == 0
+    config = train.make_config(train.parse_args(args + ["--out", str(tmp_path / "cut")]))
+    data = load_dataset("fashion-mnist").limit(48, 32)
+    def stop_after_step_3(step):  # the epoch's last step, before its test pass
+        if step == 3:
+            signal.raise_signal(signal.SIGINT)
+    assert training.train(config, data, on_step=stop_after_step_3,
+                          log=lambda line: None) == "interrupted"
+    assert train.main(["lenet5", "--resume", _ckpt(tmp_path / "cut")]) == 0
+    full, cut = (json.loads((tmp_path / name / "metrics.json").read_text())
+                 for name in ("full", "cut"))
+    assert cut[0]["grad_stats"] == full[0]["grad_stats"]  # kept in the checkpoint
 
 
 def test_resume_applies_data_dir_and_device(one_epoch_run, tmp_path, capsys):

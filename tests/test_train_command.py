@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import minicnn
 from minicnn import backend, checkpoint, train, training
 from minicnn import evaluate as evaluate_command
 from minicnn import predict as predict_command
@@ -265,3 +266,65 @@ def test_cifar10_colour_images_train_end_to_end(offline, tmp_path, monkeypatch, 
     state, _, meta = checkpoint.load(str(tmp_path / "o" / "checkpoint.npz"))
     assert state["c1.weight"].shape == (6, 3, 5, 5)  # built for RGB input
     assert meta["config"]["class_names"][0] == "airplane"
+
+
+# -- issue 13: nothing comes back from the device inside a step -----------------------------------
+
+STEPS_20 = ["lenet5", "--epochs", "1", "--limit-train", "320", "--limit-test", "16",
+            "--batch-size", "16"]  # 20 steps; the progress line every 2 steps
+
+
+def test_steps_read_nothing_back_and_grad_stats_cost_nothing_when_off(offline, tmp_path,
+                                                                       monkeypatch):
+    """Before the fix every step called loss.item() and copied the logits to the host."""
+    reads, last_step = [], [0]
+    real_asnumpy, real_item = backend.asnumpy, minicnn.Tensor.item
+
+    def counted(real):
+        def read(*args):
+            reads.append(last_step[0])  # the step after which the read happened
+            return real(*args)
+        return read
+    monkeypatch.setattr(backend, "asnumpy", counted(real_asnumpy))
+    monkeypatch.setattr(backend, "to_device", lambda array, device: np.asarray(array))  # an
+    # upload is no read; on the CPU, to_device would call asnumpy
+    monkeypatch.setattr(minicnn.Tensor, "item", counted(real_item))
+    for name in ("DeadReluCounter", "weights_snapshot", "grad_stats"):  # off: never called
+        monkeypatch.setattr(training.health, name, lambda *a, name=name: pytest.fail(name))
+    config = train.make_config(train.parse_args(STEPS_20 + ["--out", str(tmp_path / "o")]))
+    data = load_dataset("fashion-mnist").limit(320, 16)
+    assert training.train(config, data, on_step=lambda step: last_step.__setitem__(0, step),
+                          log=lambda line: None) == "finished"
+    during_steps = [step for step in reads if step < 20]  # after step 20 the test pass runs
+    assert sorted(set(during_steps)) == list(range(2, 20, 2))
+    assert all(during_steps.count(step) == 2 for step in range(2, 20, 2))  # losses, counts
+
+
+def test_a_nan_found_at_a_later_read_names_its_own_step(offline, tmp_path, capsys,
+                                                        monkeypatch):
+    real_loss, calls = training.F.softmax_cross_entropy, []
+
+    def loss_nan_at_step_3(logits, labels):
+        calls.append(1)
+        loss = real_loss(logits, labels)
+        return loss * float("nan") if len(calls) == 3 else loss
+    monkeypatch.setattr(training.F, "softmax_cross_entropy", loss_nan_at_step_3)
+    assert train.main(STEPS_20 + ["--no-download", "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert ("the loss became nan at step 3 (epoch 1, batch 3/20; read back after step 4); "
+            "the run stopped") in err
+    assert not (tmp_path / "o" / "checkpoint.npz").exists()  # no epoch ended: nothing saved
+
+
+def test_log_grad_stats_only_measures(offline, tmp_path):
+    """The same run with and without --log-grad-stats ends with the same weights and losses."""
+    for name, flags in (("plain", []), ("logged", ["--log-grad-stats"])):
+        assert train.main(["lenet5", "--epochs", "2", *TINY, *flags,
+                           "--out", str(tmp_path / name)]) == 0
+    plain, logged = (checkpoint.load(str(tmp_path / name / "checkpoint.npz"))
+                     for name in ("plain", "logged"))
+    for key in plain[0]:
+        np.testing.assert_array_equal(logged[0][key], plain[0][key], err_msg=key)
+    for plain_row, logged_row in zip(plain[2]["history"], logged[2]["history"]):
+        assert "grad_stats" not in plain_row and "grad_stats" in logged_row
+        assert logged_row["train_loss"] == plain_row["train_loss"]

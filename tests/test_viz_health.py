@@ -93,3 +93,65 @@ def test_command_draws_the_epochs_of_metrics_json(tmp_path, capsys):
     assert main(["health", "lenet5", "--batch-size", "0", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert "--log-grad-stats" in err[0] and err[1].startswith("error: --batch-size 0")
+
+
+# -- --log-grad-stats: a real run's metrics.json, checked against its last step redone here ----
+
+def test_a_runs_grad_stats_match_its_last_step_redone_and_draw(tmp_path, monkeypatch, capsys):
+    from test_train_command import TINY, _interrupt_at, _no_full_data
+
+    from minicnn import checkpoint, train, training
+    from minicnn.data import Batches, load_dataset
+    _no_full_data(monkeypatch, tmp_path)
+    args = ["lenet5", "--epochs", "2", "--log-grad-stats", *TINY]  # 3 steps an epoch
+    assert train.main(args + ["--out", str(tmp_path / "full")]) == 0
+    history = json.loads((tmp_path / "full" / "metrics.json").read_text())
+    stats = history[1]["grad_stats"]  # epoch 2, measured on step 6
+    # The weights before step 6: the same run, stopped after step 5.
+    config = train.make_config(train.parse_args(args + ["--out", str(tmp_path / "cut")]))
+    data = load_dataset("fashion-mnist").limit(48, 32)
+    assert training.train(config, data, on_step=_interrupt_at(5)) == "interrupted"
+    model, _ = checkpoint.load_model(str(tmp_path / "cut" / "checkpoint.npz"))
+    before = {name: p.data.copy() for name, p in model.named_parameters()}
+    after = checkpoint.load(str(tmp_path / "full" / "checkpoint.npz"))[0]
+    batches = Batches(data.train_x, data.train_y, 16, data.mean, data.std, size=(28, 28),
+                      shuffle=True, seed=0)
+    batches.set_epoch(1)
+    x, y = next(iter(batches.iterate(2)))  # the epoch's third and last batch
+    model.train()
+    relu_outputs = {}
+    for name in ("act1", "act3", "act5", "act6"):
+        getattr(model, name).register_forward_hook(
+            lambda module, inputs, output, name=name: relu_outputs.update({name: output.data}))
+    F.softmax_cross_entropy(model(minicnn.Tensor(x)), y).backward()
+    grads = {name: p.grad for name, p in model.named_parameters()}
+    for layer in ("c1", "f6", "output"):
+        both = np.abs(np.concatenate([grads[f"{layer}.weight"].ravel(),
+                                      grads[f"{layer}.bias"].ravel()]))
+        assert stats["layers"][layer]["grad_mean_abs"] == pytest.approx(both.mean(), rel=1e-5)
+        assert stats["layers"][layer]["grad_max_abs"] == pytest.approx(both.max(), rel=1e-5)
+    for name in ("c1.weight", "output.bias"):  # Adam's step: the change of the saved weights
+        ratio = np.linalg.norm(after[name] - before[name]) / np.linalg.norm(before[name])
+        assert stats["params"][name]["update_ratio"] == pytest.approx(ratio, rel=1e-4)
+        assert stats["params"][name]["grad_norm"] == pytest.approx(
+            np.linalg.norm(grads[name]), rel=1e-5)
+    for name, output in relu_outputs.items():
+        dead = 1.0 - (output > 0).any(axis=0).mean()
+        assert stats["dead_relu"][name] == pytest.approx(dead)
+    assert history[1]["max_dead_relu"] == max(stats["dead_relu"].values())
+    # The resumed cut run measures step 6 as the uninterrupted run did.
+    assert train.main(["lenet5", "--resume", str(tmp_path / "cut" / "checkpoint.npz")]) == 0
+    resumed = json.loads((tmp_path / "cut" / "metrics.json").read_text())
+    assert resumed[1]["grad_stats"] == stats
+    # metrics.csv stays a flat table: summary columns, no nested dicts.
+    header = (tmp_path / "full" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert header[-3:] == ["grad_norm", "max_update_ratio", "max_dead_relu"]
+    assert "grad_stats" not in header
+    # ... and `viz health` draws the run, from metrics.json or from the run's folder.
+    for given in (tmp_path / "full" / "metrics.json", tmp_path / "full"):
+        out = tmp_path / "health.png"
+        capsys.readouterr()
+        assert main(["health", str(given), "--out", str(out)]) == 0
+        assert "2 epochs" in capsys.readouterr().out
+        assert png_size(out)[0] > 800
+        out.unlink()

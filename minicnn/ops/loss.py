@@ -1,4 +1,6 @@
 """Softmax, log-softmax and the fused softmax cross-entropy loss."""
+import numpy as np
+
 from minicnn import backend
 from minicnn.core import Function, Tensor
 from minicnn.errors import DTypeError, ShapeError
@@ -97,15 +99,17 @@ def _target_probabilities(target, logits):
     N, K = logits.shape
     if isinstance(target, Tensor):
         target = target.data
+    # Labels given on the host are range-checked there: no blocking read from a GPU per step.
+    checked = np.asarray(target) if backend.device_of(target) == "cpu" else target
     target = xp.asarray(target)
     if target.dtype.kind in "iu":
         if target.shape != (N,):
             raise ShapeError(f"softmax_cross_entropy: integer labels must have shape ({N},) "
                              f"for logits {logits.shape}, got {target.shape}")
-        if N and (int(target.min()) < 0 or int(target.max()) >= K):
+        if N and (int(checked.min()) < 0 or int(checked.max()) >= K):
             raise ValueError(f"softmax_cross_entropy: labels must be in [0, {K}) for {K} "
-                             f"classes, got values from {int(target.min())} to "
-                             f"{int(target.max())}")
+                             f"classes, got values from {int(checked.min())} to "
+                             f"{int(checked.max())}")
         one_hot = xp.zeros((N, K), dtype=logits.dtype)
         one_hot[xp.arange(N), target] = 1
         return one_hot

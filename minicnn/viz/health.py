@@ -3,15 +3,17 @@
     python -m minicnn.viz health lenet5 --out health.png                  # one step, fresh model
     python -m minicnn.viz health runs/lenet5/checkpoint.npz --out h.png   # one step, trained
     python -m minicnn.viz health runs/lenet5/metrics.json --out h.png     # across the epochs
+    python -m minicnn.viz health runs/lenet5 --out h.png                  # the same
 
 For one training step it measures, per layer, the mean and the max |gradient| of its
 parameters; per nn.ReLU layer, the fraction of dead units (output 0 for every image of the
 batch); per parameter, the update/weight ratio ||W_after - W_before|| / ||W_before|| (a common
 rule of thumb puts healthy steps near 1e-3). `grad_stats` returns these as JSON-able numbers;
-a training run that stores them per epoch under "grad_stats" in metrics.json can be drawn
-across its epochs.
+`python -m minicnn.train MODEL --log-grad-stats` stores them per epoch under "grad_stats" in
+metrics.json (measured on each epoch's last step), and a run's epochs can then be drawn.
 """
 import json
+import os
 
 import minicnn
 import minicnn.functional as F
@@ -87,6 +89,19 @@ def grad_stats(model, before=None, dead_relu=None):
     return {"layers": layers, "params": params, "dead_relu": dict(dead_relu or {})}
 
 
+def summary_columns(stats):
+    """Three numbers of grad_stats(...) for one row of metrics.csv: the norm of all gradients
+    together, the largest update/weight ratio and the largest dead-ReLU fraction (None when
+    there is nothing to measure)."""
+    grad_norms = [row["grad_norm"] for row in stats["params"].values()]
+    ratios = [row["update_ratio"] for row in stats["params"].values()
+              if row["update_ratio"] is not None]
+    dead = list(stats["dead_relu"].values())
+    return {"grad_norm": sum(n * n for n in grad_norms) ** 0.5 if grad_norms else None,
+            "max_update_ratio": max(ratios) if ratios else None,
+            "max_dead_relu": max(dead) if dead else None}
+
+
 def measure_step(model, x, y, optimizer):
     """One training step on (x, y) with every health number measured; returns grad_stats(...)
     plus "loss". The model's weights change (it is a real step)."""
@@ -136,6 +151,8 @@ def read_history(path):
 def run(args):
     """`health` subcommand: one measured step, or a run's epochs from metrics.json."""
     from minicnn.viz import health_figures, loading
+    if os.path.isdir(args.model):  # a run's folder: its metrics.json
+        args.model = os.path.join(args.model, "metrics.json")
     if args.model.endswith(".json"):
         history = read_history(args.model)
         health_figures.draw_epochs(history, args.out, title=f"gradient health: {args.model}")
@@ -164,7 +181,8 @@ def add_parser(subparsers):
     from minicnn.viz.loading import parse_input_size
     p = subparsers.add_parser("health", help="gradient health of one step or of a run",
                               description=__doc__.split("\n\n")[0])
-    p.add_argument("model", help="a zoo model name, a checkpoint.npz, or a run's metrics.json")
+    p.add_argument("model", help="a zoo model name, a checkpoint.npz, or a run's metrics.json "
+                                 "or folder (trained with --log-grad-stats)")
     p.add_argument("--out", required=True, help="picture to write (.png or .svg)")
     p.add_argument("--input", type=parse_input_size, metavar="C,H,W",
                    help="input size of a zoo model (default: its own)")

@@ -3,7 +3,7 @@ import os
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
 HEALTHY_RATIO = 1e-3  # rule of thumb for the update/weight ratio of one step
 
@@ -81,6 +81,7 @@ def draw_epochs(history, path, title=""):
         if axes.get_legend_handles_labels()[0]:
             axes.legend(fontsize=6, ncol=2)
         axes.grid(alpha=0.3)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     if title:
         figure.suptitle(title)
     _save(figure, path)
