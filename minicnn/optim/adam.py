@@ -1,6 +1,8 @@
 """Adam (Kingma & Ba, 2015) with PyTorch's L2 weight decay."""
 import math
 
+import numpy as np
+
 from minicnn import backend
 from minicnn.optim.optimizer import Optimizer
 
@@ -27,8 +29,11 @@ class Adam(Optimizer):
         if "m" not in state:
             state["m"] = xp.zeros_like(param.data)
             state["v"] = xp.zeros_like(param.data)
-            state["t"] = xp.zeros((), dtype=param.dtype)
-        state["t"] += 1
+        # The step count t lives on the host: reading it back from a GPU would stall every step.
+        count = state.get("t", 0)
+        if backend.device_of(count) != "cpu":  # load_state_dict put it on the device
+            count = backend.asnumpy(count)
+        state["t"] = np.asarray(count + 1, dtype=param.dtype)
         t = float(state["t"])
         m, v = state["m"], state["v"]
         m *= self.beta1
