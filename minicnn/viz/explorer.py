@@ -1,12 +1,14 @@
 """The backprop explorer: one self-contained HTML page to step through a recorded training step.
 
     from minicnn.viz.explorer import write_html
-    write_html(record, "step.html")      # record: a minicnn.trace record (docs/trace-record.md)
+    write_html(record, "step.html")      # record: a minicnn.trace Record (docs/trace-record.md)
 
 `python -m minicnn.explain MODEL --html step.html` calls this. The page needs no network: its
 CSS and JavaScript are inline (minicnn/viz/explorer_page.py) and every array is drawn here, in
 Python, as small PNG heatmaps embedded as data URIs. Large arrays are cut down (the first
 sample, the first 16 channels, every n-th pixel) and the page says so under each picture.
+The zooms are `record.zoom(index)` of every op that has one (minicnn.explain.zoom), the same
+data `python -m minicnn.explain --op` prints; the page draws their "view" as a picture.
 """
 import html
 import json
@@ -15,6 +17,7 @@ import os
 
 import numpy as np
 
+from minicnn.explain.zoom import ZOOMS, zoom
 from minicnn.viz import image_grid
 from minicnn.viz.explorer_page import PAGE
 
@@ -111,14 +114,28 @@ def page_thumbnails(meta, arrays):
     return thumbs
 
 
+def page_zooms(record):
+    """{str(forward event index): record.zoom(index)} for every op with a worked example."""
+    zooms = {}
+    for event in record.forward:
+        if event["op"] not in ZOOMS:
+            continue
+        try:
+            zooms[str(event["index"])] = zoom(record, event["index"])
+        except ValueError:  # its arrays were not kept, or a loss with probability targets
+            continue
+    return zooms
+
+
 def render_html(record):
-    """The page's text for a record (an object with .to_dict() and .arrays())."""
+    """The page's text for a minicnn.trace Record."""
     meta = record.to_dict()
     thumbs = page_thumbnails(meta, record.arrays())
     title = f"{meta.get('model', 'model')}: one training step"
     return (PAGE.replace("__TITLE__", html.escape(title))
                 .replace("__META__", _script_json(meta))
-                .replace("__THUMBS__", _script_json(thumbs)))
+                .replace("__THUMBS__", _script_json(thumbs))
+                .replace("__ZOOMS__", _script_json(page_zooms(record))))
 
 
 def write_html(record, path):
