@@ -10,6 +10,7 @@ sample, the first 16 channels, every n-th pixel) and the page says so under each
 The zooms are `record.zoom(index)` of every op that has one (minicnn.explain.zoom), the same
 data `python -m minicnn.explain --op` prints; the page draws their "view" as a picture.
 """
+import hashlib
 import html
 import json
 import math
@@ -21,26 +22,29 @@ from minicnn.explain.zoom import ZOOMS, zoom
 from minicnn.viz import image_grid
 from minicnn.viz.explorer_page import PAGE
 
-MAX_CHANNELS = 16   # channels (or filters) drawn per array
+MAX_CHANNELS = 16   # channels (or filters) drawn per array in a small record
+TILE_BUDGET = 2500  # heatmaps per page (about 2-3 MB): large models draw fewer channels
 MAX_SIDE = 48       # longest side drawn, in array elements, before subsampling
 MAX_ROWS = 8        # samples drawn for 2-D (N, F) arrays
 THUMB_PIXELS = 72   # about this many screen pixels per thumbnail side
 
 
-def _cut_down(array, is_param):
+def _cut_down(array, is_param, channels=MAX_CHANNELS):
     """(tiles [(label, 2-D array)], notes, step): what is drawn of one recorded array."""
     notes = []
     if array.ndim == 4:
         N, C = array.shape[:2]
         if is_param:  # a conv weight (OC, C, KH, KW): filter o, input channel 0
-            tiles = [(f"filter {o}, in 0", array[o, 0]) for o in range(min(N, MAX_CHANNELS))]
+            tiles = [(f"filter {o}, in 0", array[o, 0]) for o in range(min(N, channels))]
             notes.append(f"filters 0-{len(tiles) - 1} of {N}, input channel 0 of {C}")
         else:
-            tiles = [(f"channel {c}", array[0, c]) for c in range(min(C, MAX_CHANNELS))]
+            tiles = [(f"channel {c}", array[0, c]) for c in range(min(C, channels))]
             notes.append(f"sample 0 of {N}" + (f"; channels 0-{len(tiles) - 1} of {C}"
-                                               if C > MAX_CHANNELS else ""))
+                                               if C > channels else ""))
     elif array.ndim == 3:
-        tiles = [(f"channel {c}", array[c]) for c in range(min(len(array), MAX_CHANNELS))]
+        tiles = [(f"channel {c}", array[c]) for c in range(min(len(array), channels))]
+        if len(tiles) < len(array):
+            notes.append(f"channels 0-{len(tiles) - 1} of {len(array)}")
     elif array.ndim == 2:
         rows = array if is_param else array[:MAX_ROWS]
         if len(rows) < len(array):
@@ -58,14 +62,14 @@ def _cut_down(array, is_param):
     return tiles, notes, step
 
 
-def thumbnails(array, gradient=False, is_param=False):
+def thumbnails(array, gradient=False, is_param=False, channels=MAX_CHANNELS):
     """Heatmap data URIs of one array: dict {images: [{src, title}], note, scale, step}.
 
     Values map through viridis from each tile's min to its max; gradients through a blue-white-
-    red map centred on 0 (white), so the sign shows.
+    red map centred on 0 (white), so the sign shows. At most `channels` channels are drawn.
     """
     array = np.asarray(array, dtype=np.float64)
-    tiles, notes, step = _cut_down(array, is_param)
+    tiles, notes, step = _cut_down(array, is_param, channels)
     if not tiles:
         return None
     scale = max(1, min(8, THUMB_PIXELS // max(max(t.shape) for _, t in tiles)))
@@ -100,17 +104,30 @@ def _script_json(value):
 
 
 def page_thumbnails(meta, arrays):
-    """{array key: thumbnails(...)} for every slot of every event whose array was kept."""
-    thumbs = {}
+    """{array key: thumbnails(...)} for every slot of every event whose array was kept.
+
+    An array equal to one already drawn (an op's output is the next op's input) gets the key
+    of that one instead, a string the page looks up. With many arrays, fewer channels of each
+    are drawn so that the page stays within TILE_BUDGET heatmaps (the notes say so).
+    """
+    slots = []  # (key, gradient?, parameter?) of every distinct array, in event order
+    same_as, first_of = {}, {}
     for event in meta["events"]:
         gradient = event["phase"] == "backward"
         for slot in list(event.get("inputs") or []) + list(event.get("outputs") or []):
             key = slot.get("array") if slot else None
-            if key is None or key not in arrays or key in thumbs:
+            if key is None or key not in arrays or arrays[key].ndim == 0 or key in same_as:
                 continue
-            drawn = thumbnails(arrays[key], gradient, slot.get("param") is not None)
-            if drawn is not None:
-                thumbs[key] = drawn
+            is_param = slot.get("param") is not None
+            array = np.ascontiguousarray(arrays[key])
+            digest = hashlib.sha1(array.tobytes()).hexdigest()
+            same_as[key] = first_of.setdefault((gradient, is_param, array.shape, digest), key)
+            if same_as[key] == key:
+                slots.append((key, gradient, is_param))
+    channels = max(2, min(MAX_CHANNELS, TILE_BUDGET // max(1, len(slots))))
+    thumbs = {key: first for key, first in same_as.items() if first != key}
+    for key, gradient, is_param in slots:
+        thumbs[key] = thumbnails(arrays[key], gradient, is_param, channels)
     return thumbs
 
 

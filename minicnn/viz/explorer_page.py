@@ -2,7 +2,7 @@
 
 minicnn.viz.explorer fills in __TITLE__, __META__ (record.to_dict(), the format of
 docs/trace-record.md), __THUMBS__ ({array key: {images: [{src, title}], note, scale,
-step}}) and __ZOOMS__ ({forward event index: record.zoom(index)}). The script builds the op
+step}}, or the key of an equal array drawn already) and __ZOOMS__ ({forward event index: record.zoom(index)}). The script builds the op
 list on the left and, for the selected op, the zoom, the statistics and the heatmaps on the
 right; a URL ending in #12 opens at op 12. Element ids the browser test reads: #op-name,
 #event-index, td[data-stat="<inputs|outputs>.<slot>.<statistic>"], #zoom, #conv-sum,
@@ -110,8 +110,13 @@ function statsTable(slot, where) {
   t.append(head, row);
   return t;
 }
+function thumbOf(slot) {
+  // the heatmaps of a slot's array; a string names an equal array drawn once already
+  const drawn = slot && slot.array ? THUMBS[slot.array] : null;
+  return typeof drawn === "string" ? THUMBS[drawn] : drawn || null;
+}
 function thumbsBox(slot, marks) {
-  const drawn = slot.array ? THUMBS[slot.array] : null;
+  const drawn = thumbOf(slot);
   if (!drawn) return el("div", {class: "note", text: (slot.shape || []).length === 0 ?
       "a single number" : "array not kept in the record"});
   const box = el("div", {class: "thumbs"});
@@ -144,7 +149,7 @@ function markedCanvas(im, drawn, rects, side) {
 }
 function zoomPicture(slot, marks) {
   // only the marked channels of slot's heatmaps, magnified to about 220 pixels a side
-  const drawn = slot && slot.array ? THUMBS[slot.array] : null;
+  const drawn = thumbOf(slot);
   if (!drawn) return el("div", {class: "note", text: "input not kept in the record"});
   const box = el("div", {class: "thumbs"});
   drawn.images.forEach((im, k) => {
