@@ -268,9 +268,11 @@ function detail(ev) {
       back ? "gradient arriving" : "output"));
   const ins = (ev.inputs || []).map((s, j) => slotBox(s, "inputs." + j,
       back ? "gradient leaving to input " + j : "input " + j));
-  const z = zoomOf(ev);
-  if (z) parts.push(zoomBox(ev, z));
-  parts.push(...(back ? outs.concat(ins) : ins.concat(outs)));  // in the order data flows
+  const z = zoomOf(ev), slots = back ? outs.concat(ins) : ins.concat(outs);  // as data flows
+  // forward: the worked example first; backward: the gradients first, then the same zoom
+  if (z && !back) parts.push(zoomBox(ev, z));
+  parts.push(...slots);
+  if (z && back) parts.push(zoomBox(ev, z));
   return parts;
 }
 
