@@ -103,6 +103,13 @@ def _script_json(value):
     return json.dumps(_json_safe(value), separators=(",", ":")).replace("</", "<\\/")
 
 
+def _tile_count(array, is_param):
+    """How many heatmaps of `array` _cut_down draws when every channel is drawn."""
+    if array.ndim == 4:
+        return array.shape[0] if is_param else array.shape[1]
+    return len(array) if array.ndim == 3 else 1
+
+
 def page_thumbnails(meta, arrays):
     """{array key: thumbnails(...)} for every slot of every event whose array was kept.
 
@@ -124,7 +131,9 @@ def page_thumbnails(meta, arrays):
             same_as[key] = first_of.setdefault((gradient, is_param, array.shape, digest), key)
             if same_as[key] == key:
                 slots.append((key, gradient, is_param))
-    channels = max(2, min(MAX_CHANNELS, TILE_BUDGET // max(1, len(slots))))
+    tiles = [_tile_count(arrays[key], is_param) for key, _, is_param in slots]
+    channels = next((c for c in range(MAX_CHANNELS, 2, -1)
+                     if sum(min(n, c) for n in tiles) <= TILE_BUDGET), 2)
     thumbs = {key: first for key, first in same_as.items() if first != key}
     for key, gradient, is_param in slots:
         thumbs[key] = thumbnails(arrays[key], gradient, is_param, channels)
