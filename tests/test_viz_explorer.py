@@ -15,7 +15,8 @@ from minicnn import explain, models, optim
 from minicnn.data import Batches, load_bundled
 from minicnn.trace import Record
 from minicnn.viz import image_grid
-from minicnn.viz.explorer import page_zooms, render_html, thumbnails, write_html
+from minicnn.viz.explorer import (TILE_BUDGET, page_thumbnails, page_zooms, render_html,
+                                  thumbnails, write_html)
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM = next((shutil.which(name) for name in BROWSERS if shutil.which(name)), None)
@@ -104,6 +105,23 @@ def test_thumbnails_show_the_values_and_say_what_was_cut():
     gradient = thumbnails(np.zeros((2, 3)), gradient=True)  # all zero: the white middle
     middle = image_grid.colormap_lut("RdBu_r")[128]
     assert (decode(gradient["images"][0]["src"]) == middle).all()
+
+
+def test_equal_arrays_are_drawn_once_and_large_records_draw_fewer_channels():
+    rng = np.random.default_rng(0)
+    arrays = {f"{i}/out": rng.standard_normal((1, 64, 4, 4)) for i in range(200)}
+    arrays["200/x"] = arrays["199/out"].copy()  # the next op's input: the same values
+
+    def event(i, name):
+        return {"phase": "forward", "inputs": [], "outputs": [{"array": f"{i}/{name}"}]}
+
+    meta = {"events": [event(i, "out") for i in range(200)] + [event(200, "x")]}
+    thumbs = page_thumbnails(meta, arrays)
+    assert thumbs["200/x"] == "199/out"  # a key the page looks up, not a second drawing
+    drawn = [thumbs[f"{i}/out"] for i in range(200)]
+    assert {len(d["images"]) for d in drawn} == {12}  # 200 * 12 <= TILE_BUDGET < 200 * 13
+    assert 200 * 12 <= TILE_BUDGET < 200 * 13
+    assert all("channels 0-11 of 64" in d["note"] for d in drawn)
 
 
 def test_nan_statistics_survive_the_json():
