@@ -15,8 +15,14 @@ from minicnn import explain, models, optim
 from minicnn.data import Batches, load_bundled
 from minicnn.trace import Record
 from minicnn.viz import image_grid
-from minicnn.viz.explorer import (TILE_BUDGET, page_thumbnails, page_zooms, render_html,
-                                  thumbnails, write_html)
+from minicnn.viz.explorer import (
+    TILE_BUDGET,
+    page_thumbnails,
+    page_zooms,
+    render_html,
+    thumbnails,
+    write_html,
+)
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM = next((shutil.which(name) for name in BROWSERS if shutil.which(name)), None)

@@ -1,11 +1,12 @@
 """The backprop explorer's page: HTML, CSS and JavaScript in one string, no network access.
 
 minicnn.viz.explorer fills in __TITLE__, __META__ (record.to_dict(), the format of
-docs/trace-record.md), __THUMBS__ ({array key: {images: [{src, title}], note, scale,
-step}}, or the key of an equal array drawn already) and __ZOOMS__ ({forward event index: record.zoom(index)}). The script builds the op
-list on the left and, for the selected op, the zoom, the statistics and the heatmaps on the
-right; a URL ending in #12 opens at op 12. Element ids the browser test reads: #op-name,
-#event-index, td[data-stat="<inputs|outputs>.<slot>.<statistic>"], #zoom, #conv-sum,
+docs/trace-record.md), __THUMBS__ ({array key: {images: [{src, title}], note, scale, step},
+or the key of an equal array drawn already) and __ZOOMS__ ({forward event index:
+record.zoom(index)}). The script builds the op list on the left and, for the selected op, the
+zoom, the statistics and the heatmaps on the right; a URL ending in #12 opens at op 12.
+Element ids the browser test reads: #op-name, #op-phase, #event-index,
+td[data-stat="<inputs|outputs>.<slot>.<statistic>"], #zoom, #conv-sum, #pool-cells,
 #zoom-checks and the canvases of #zoom.
 """
 
