@@ -229,3 +229,20 @@ def check_loss_zoom(page, record):
     assert cells.count() == 2 * n
     assert float(cells.nth(0).text_content()) == pytest.approx(p_true, rel=1e-3)
     assert float(cells.nth(n).text_content()) == pytest.approx(p_true - 1, rel=1e-3)
+
+
+def test_the_command_writes_the_page_of_a_resnet(tmp_path, capsys):
+    """python -m minicnn.explain resnet18 -o width=0.25 --html: BatchNorm zooms included."""
+    from minicnn.explain.__main__ import main
+    path = tmp_path / "resnet.html"
+    assert main(["resnet18", "-o", "width=0.25", "--batch", "2", "--html", str(path)]) == 0
+    assert capsys.readouterr().out.endswith(f"wrote {path}\n")
+    text = path.read_text(encoding="utf-8")
+    assert len(text.encode("utf-8")) < 3_000_000
+    events = embedded(text, "meta")["events"]
+    zooms = embedded(text, "zooms")
+    norms = [z for z in zooms.values() if z["op"] == "batch_norm"]
+    assert len(norms) == sum(e["op"] == "batch_norm" and e["phase"] == "forward" for e in events)
+    assert all(z["view"]["kind"] == "batch_norm_stats" and z["view"]["source"] == "batch"
+               for z in norms)
+    assert all(check["ok"] for z in zooms.values() for check in z["checks"])
