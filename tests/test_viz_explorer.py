@@ -164,6 +164,7 @@ def test_browser_steps_through_every_op(page_file):
         check_loss_zoom(page, record)
         page.goto(path.as_uri() + "#5")  # a link to one op
         assert page.text_content("#event-index") == "#5"
+        check_filtered_record(page, record, path.with_name("c3.html"))
         browser.close()
     assert errors == []
     assert all(url.startswith(("file:", "data:")) for url in requests), requests
@@ -207,6 +208,20 @@ def check_conv_zoom(page, record):
                   for k in range(v["KH"] * v["KW"])]
         np.testing.assert_allclose(column, window.ravel(), rtol=1e-3, atol=1e-6)
         assert page.text_content("#zoom-checks").count("matches") == len(zoomed["checks"])
+
+
+def check_filtered_record(page, record, path):
+    """A page of record.filter(module="c3"): its events keep their indices; the backward op
+    links to its forward op and shows the same zoom."""
+    part = record.filter(module="c3")
+    write_html(part, str(path))
+    forward, backward = part.filter(op="conv2d")
+    page.goto(path.as_uri() + f"#{backward['index']}")
+    assert page.text_content("#event-index") == f"#{backward['index']}"
+    assert page.text_content("#zoom h3") == record.zoom(forward["index"])["title"]
+    page.click(f"a[data-jump='{forward['index']}']")
+    assert page.text_content("#event-index") == f"#{forward['index']}"
+    page.wait_for_selector("#zoom canvas")
 
 
 def check_pool_zoom(page, record):

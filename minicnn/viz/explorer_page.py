@@ -5,7 +5,7 @@ docs/trace-record.md), __THUMBS__ ({array key: {images: [{src, title}], note, sc
 or the key of an equal array drawn already) and __ZOOMS__ ({forward event index:
 record.zoom(index)}). The script builds the op list on the left and, for the selected op, the
 zoom, the statistics and the heatmaps on the right; a URL ending in #12 opens at op 12.
-Element ids the browser test reads: #op-name, #op-phase, #event-index,
+Element ids the browser test reads: #op-<event index>, #op-name, #op-phase, #event-index,
 td[data-stat="<inputs|outputs>.<slot>.<statistic>"], #zoom, #conv-sum, #pool-cells,
 #zoom-checks and the canvases of #zoom.
 """
@@ -54,6 +54,8 @@ const META = JSON.parse(document.getElementById("meta").textContent);
 const THUMBS = JSON.parse(document.getElementById("thumbs").textContent);
 const ZOOMS = JSON.parse(document.getElementById("zooms").textContent);
 const EVENTS = META.events || [];
+const POS = new Map(EVENTS.map((ev, i) => [ev.index, i]));  // event index -> list position
+// (they differ in a filtered record: record.filter(module="conv1") keeps the indices)
 const STATS = ["mean", "std", "min", "max", "zero_frac", "nan", "inf"];
 let current = 0;
 
@@ -168,7 +170,7 @@ function slotBox(slot, where, title, marks) {
 
 function forwardInput(ev) {
   // the input x of the forward op (a zoom may sit on the forward or on the backward event)
-  const f = ev.phase === "forward" ? ev : EVENTS[ev.forward_index];
+  const f = ev.phase === "forward" ? ev : EVENTS[POS.get(ev.forward_index)];
   return f && f.inputs ? f.inputs[0] : null;
 }
 function convZoom(ev, z) {
@@ -205,7 +207,8 @@ function poolZoom(ev, z) {
   const x = forwardInput(ev);
   return el("div", {}, el("div", {class: "note", id: "pool-cells", text: cells.length +
       " cells chosen by the " + z.KH + "x" + z.KW + " windows in channel " + z.c +
-      " of sample " + z.n + " (red): the only inputs that receive a gradient"}),
+      " of sample " + z.n + " (red): the only inputs that receive a gradient (a window of" +
+      " equal values, all 0 after a ReLU, sends it to its first cell)"}),
       z.n === 0 && x ? zoomPicture(x, marks) : null);
 }
 function channelTable(z) {
@@ -281,13 +284,13 @@ function show(i) {
   if (!EVENTS.length) return;
   current = Math.max(0, Math.min(EVENTS.length - 1, i));
   const ev = EVENTS[current];
-  document.getElementById("event-index").textContent = "#" + current;
+  document.getElementById("event-index").textContent = "#" + ev.index;
   document.getElementById("op-phase").textContent = ev.phase;
   document.getElementById("op-name").textContent = ev.op;
   document.getElementById("op-module").textContent = ev.module || "(outside any module)";
   document.getElementById("pos").textContent = (current + 1) + " / " + EVENTS.length;
   document.querySelectorAll("#ops li.sel").forEach(li => li.classList.remove("sel"));
-  const li = document.getElementById("op-" + current);
+  const li = document.getElementById("op-" + ev.index);
   li.classList.add("sel");
   li.scrollIntoView({block: "nearest"});
   document.getElementById("detail").replaceChildren(...detail(ev));
@@ -298,8 +301,8 @@ function buildList() {
   let phase = null;
   EVENTS.forEach((ev, i) => {
     if (ev.phase !== phase) { phase = ev.phase; ul.append(el("li", {class: "head", text: phase})); }
-    const li = el("li", {class: ev.phase, id: "op-" + i, "data-index": String(i),
-        text: i + " " + ev.op + (ev.module ? "  " + ev.module : "")});
+    const li = el("li", {class: ev.phase, id: "op-" + ev.index, "data-index": String(i),
+        text: ev.index + " " + ev.op + (ev.module ? "  " + ev.module : "")});
     li.addEventListener("click", () => show(i));
     ul.append(li);
   });
@@ -310,7 +313,7 @@ document.getElementById("prev").addEventListener("click", () => show(current - 1
 document.getElementById("next").addEventListener("click", () => show(current + 1));
 document.getElementById("detail").addEventListener("click", e => {
   const j = e.target.getAttribute && e.target.getAttribute("data-jump");
-  if (j !== null && j !== undefined) show(Number(j));
+  if (j !== null && j !== undefined && POS.has(Number(j))) show(POS.get(Number(j)));
 });
 document.addEventListener("keydown", e => {
   const moves = {ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1};
@@ -319,7 +322,7 @@ document.addEventListener("keydown", e => {
   else if (e.key === "End") show(EVENTS.length - 1);
 });
 buildList();
-const fromHash = () => show(Number(location.hash.slice(1)) || 0);  // step.html#12: op 12
+const fromHash = () => show(POS.get(Number(location.hash.slice(1))) || 0);  // step.html#12: op 12
 window.addEventListener("hashchange", fromHash);
 fromHash();
 </script></body></html>
