@@ -81,3 +81,48 @@ def test_the_op_flag_zooms_into_lenet5_on_real_images(target, capsys):
     out = capsys.readouterr().out
     assert "zoom into #" in out and ": matches" in out and "DOES NOT MATCH" not in out
     assert all(len(line) <= 100 for line in out.splitlines())
+
+
+def test_views_hold_the_numbers_of_the_arrays():
+    """The explorer draws zoom["view"]: each view equals values computed here from the arrays."""
+    record = all_ops_step()
+
+    def forward(op):
+        event = record.filter(op=op, phase="forward")[0]
+        return event, record.zoom(event["index"])["view"]
+
+    conv, v = forward("conv2d")
+    x = record.array(conv["index"], "x")
+    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))  # the conv has padding 1
+    window = padded[v["n"], :, v["top"] + 1:v["top"] + 4, v["left"] + 1:v["left"] + 4]
+    np.testing.assert_allclose(v["column"], window.ravel(), rtol=1e-6)
+    np.testing.assert_allclose(v["weights"], record.array(conv["index"], "weight")[v["oc"]]
+                               .ravel(), rtol=1e-6)
+    out = record.array(conv["index"], "out")[v["n"], v["oc"], v["oh"], v["ow"]]
+    assert v["out"] == pytest.approx(float(out))
+    assert np.dot(v["column"], v["weights"]) + v["bias"] == pytest.approx(float(out), abs=1e-5)
+
+    pool, v = forward("max_pool2d")  # kernel 3, stride 2, no padding
+    x = record.array(pool["index"], "x")[v["n"], v["c"]]
+    OH, OW = pool["outputs"][0]["shape"][2:]
+    cells = []
+    for i in range(OH):
+        for j in range(OW):
+            r, s = np.unravel_index(np.argmax(x[2 * i:2 * i + 3, 2 * j:2 * j + 3]), (3, 3))
+            cells.append([2 * i + int(r), 2 * j + int(s)])
+    assert v["argmax"] == cells
+
+    bn, v = forward("batch_norm")
+    x = record.array(bn["index"], "x").astype(np.float64)
+    np.testing.assert_allclose(v["mean"], x.mean(axis=(0, 2, 3)), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(v["var"], x.var(axis=(0, 2, 3)), rtol=1e-5)
+    assert v["source"] == "batch" and v["gamma"] == [1.0] * 4
+
+    loss, v = forward("softmax_cross_entropy")
+    z = record.array(loss["index"], "x").astype(np.float64)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    labels = loss["params"]["target"]
+    np.testing.assert_allclose(v["p"], p, rtol=1e-5)
+    np.testing.assert_allclose(v["p_minus_y"], p - np.eye(5)[labels], rtol=1e-5, atol=1e-7)
+    grad = record.array(record.backward[0]["index"], "grad_x")  # the loss's backward runs first
+    np.testing.assert_allclose(np.array(v["p_minus_y"]) / v["N"], grad, rtol=1e-4, atol=1e-7)

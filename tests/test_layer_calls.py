@@ -5,7 +5,7 @@ import pytest
 import minicnn
 import minicnn.functional as F
 from minicnn import nn
-from minicnn.layer_calls import leaf_call_names, leaf_modules, record_leaf_calls
+from minicnn.layer_calls import leaf_call_names, leaf_modules, module_paths, record_leaf_calls
 
 
 class ConvTwiceThenIdentity(nn.Module):
@@ -82,6 +82,31 @@ def test_recording_keeps_the_models_output_and_the_users_own_hooks():
     assert seen == [(2, 2)] and len(calls) == 5
     assert len(model.head[1]._forward_hooks) == 1  # the user's hook is still there
     handle.remove()
+
+
+def test_module_paths_is_the_stack_of_running_modules_with_callbacks():
+    model = _model()
+    seen = []  # (event, path, the stack at that moment)
+    with module_paths(model, before=lambda path, m, inputs: seen.append(("in", path, list(stack))),
+                      after=lambda path, m, inputs, out: seen.append(("out", path, list(stack)))
+                      ) as stack:
+        model(_x())
+        assert stack == []  # nothing runs now
+    assert seen[:3] == [("in", "", [""]), ("in", "conv", ["", "conv"]), ("out", "conv", [""])]
+    assert ("in", "head.1", ["", "head", "head.1"]) in seen
+    assert seen[-1] == ("out", "", [])  # the model returns last
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+
+
+def test_module_paths_recovers_from_a_forward_that_raised():
+    model = _model()
+    with module_paths(model) as stack:
+        with pytest.raises(minicnn.ShapeError):
+            model(minicnn.Tensor(np.zeros((2, 3, 4, 4), "f4")))
+        assert stack == ["", "conv"]  # the failed modules never returned
+        model(_x())
+        assert stack == ["", "conv"]  # a later call pops back to where it started
+    assert all(not m._forward_pre_hooks for m in model.modules())
 
 
 def test_the_recorder_the_conventions_and_the_commands_load_no_tensorflow():

@@ -8,6 +8,13 @@ def g(value):
     return f"{float(value):.4g}"
 
 
+def plain(values, digits=7):
+    """A NumPy array as nested lists of floats with `digits` significant digits (JSON-able,
+    short enough for the explorer page)."""
+    return np.asarray(np.vectorize(lambda v: float(f"{v:.{digits}g}"), otypes=[float])(
+        np.asarray(values, dtype=np.float64))).tolist()
+
+
 def arrays_of(record, event):
     """{slot name: float64 copy of its kept array} for an event (inputs, outputs, state)."""
     arrays = {}

@@ -2,8 +2,11 @@
 the step's real numbers, each checked against what the engine computed.
 
 `zoom(record, index)` returns JSON-able data: {"event", "op", "module", "title", "lines",
-"checks": [{"what", "worked", "engine", "ok"}]}; `zoom_lines` renders it as text. The record
-must hold the op's arrays (keep="all", or keep=[its module]).
+"checks": [{"what", "worked", "engine", "ok"}], "view": {"kind", ...} | None};
+`zoom_lines` renders it as text, the explorer page (minicnn.viz.explorer) draws the same data,
+the view as a picture. The record must hold the op's arrays (keep="all", or keep=[its module]).
+Each function of ZOOMS takes (forward event, {slot name: array}) and returns (lines, checks,
+view); the format is docs/trace-record.md.
 """
 from minicnn.explain import zoom_conv, zoom_dense, zoom_elementwise, zoom_norm, zoom_pool
 from minicnn.explain.text import fit
@@ -35,11 +38,11 @@ def zoom(record, index):
     backward = backward_event(record, index)
     if backward is not None:
         arrays.update(arrays_of(record, backward))
-    lines, checks = ZOOMS[event["op"]](event, arrays)
+    lines, checks, view = ZOOMS[event["op"]](event, arrays)
     module = event["module"] or "(top)"
     return {"event": index, "op": event["op"], "module": event["module"],
             "title": f"zoom into #{index}: {event['op']} in {module}",
-            "lines": lines, "checks": checks}
+            "lines": lines, "checks": checks, "view": view}
 
 
 def zoom_lines(data):

@@ -1,8 +1,9 @@
 """Zoom into conv2d: im2col, one receptive field and its column, the GEMM, the backward's
-three products, and one weight-gradient element, all with the step's numbers."""
+three products, and one weight-gradient element, all with the step's numbers. The view
+("conv_receptive_field") holds that receptive field and its column for the explorer page."""
 import numpy as np
 
-from minicnn.explain.worked import check, g, sum_text, values_text
+from minicnn.explain.worked import check, g, plain, sum_text, values_text
 
 
 def conv2d(event, a):
@@ -42,7 +43,11 @@ def conv2d(event, a):
         lines_b, checks_b = _backward(a, xpad, (SH, SW), G, rows, cols)
         lines += lines_b
         checks += checks_b
-    return lines, checks
+    view = {"kind": "conv_receptive_field", "n": n, "oc": o, "oh": i, "ow": j,
+            "top": i * SH - PT, "left": j * SW - PL, "KH": KH, "KW": KW,
+            "channels": [group * Cg, Cg], "column": plain(column), "weights": plain(weights),
+            "bias": float(bias) if "bias" in a else None, "out": float(y[n, o, i, j])}
+    return lines, checks, view
 
 
 def _backward(a, xpad, stride, G, rows, cols):

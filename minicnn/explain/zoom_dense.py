@@ -1,7 +1,10 @@
-"""Zoom into the fully connected layer and the softmax cross-entropy loss."""
+"""Zoom into the fully connected layer and the softmax cross-entropy loss. The loss's view
+("softmax_cross_entropy") holds p and p - y of the first images for the explorer page."""
 import numpy as np
 
-from minicnn.explain.worked import check, g, sum_text, table_lines
+from minicnn.explain.worked import check, g, plain, sum_text, table_lines
+
+VIEW_ROWS = 8  # images whose p and p - y the view holds
 
 
 def linear(event, a):
@@ -31,7 +34,7 @@ def linear(event, a):
                       f"    = {sum_text(gy[n], W[:, i])}", f"    = {gx:.7g}"]
             checks.append(check(f"gx[{n}, {i}]", gx, a["grad_x"][n, i],
                                 np.abs(gy[n] * W[:, i]).sum()))
-    return lines, checks
+    return lines, checks, None
 
 
 def softmax_cross_entropy(event, a):
@@ -58,4 +61,8 @@ def softmax_cross_entropy(event, a):
                   *table_lines([("(p-y)/N", grad)])]
         for k in (t, int(np.argmax(np.where(np.arange(K) == t, -1, probs[0])))):
             checks.append(check(f"gz[0, {k}]", grad[k], a["grad_x"][0, k]))
-    return lines, checks
+    rows = min(N, VIEW_ROWS)
+    onehots = np.eye(K)[labels[:rows]]
+    view = {"kind": "softmax_cross_entropy", "N": N, "y": [int(v) for v in labels[:rows]],
+            "p": plain(probs[:rows]), "p_minus_y": plain(probs[:rows] - onehots)}
+    return lines, checks, view

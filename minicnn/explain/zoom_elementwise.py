@@ -30,7 +30,7 @@ def relu(event, a):
             lines.append(f"    backward: gx = gy * mask = {g(gy)} * {int(x[index] > 0)} "
                          f"= {g(passed)}")
             checks.append(check(f"gx{list(index)}", passed, a["grad_x"][index]))
-    return lines, checks
+    return lines, checks, None
 
 
 def dropout(event, a):
@@ -56,4 +56,4 @@ def dropout(event, a):
             lines.append(f"    backward: gx = gy * mask = {g(a['grad_out'][index])} * "
                          f"{scale if keep else 0:.6g} = {g(worked_g)}")
             checks.append(check(f"gx{list(index)}", worked_g, a["grad_x"][index]))
-    return lines, checks
+    return lines, checks, None

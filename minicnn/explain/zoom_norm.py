@@ -1,8 +1,9 @@
 """Zoom into normalisation: BatchNorm's batch statistics, one normalised value, the running
-update and the three terms of its backward; LRN's channel window and its sum."""
+update and the three terms of its backward; LRN's channel window and its sum. The BatchNorm
+view ("batch_norm_stats") holds every channel's statistics for the explorer page."""
 import numpy as np
 
-from minicnn.explain.worked import check, g
+from minicnn.explain.worked import check, g, plain
 
 
 def batch_norm(event, a):
@@ -37,7 +38,19 @@ def batch_norm(event, a):
         lines_b, checks_b = _backward(a, c, index, mean, var, eps, gamma, training)
         lines += lines_b
         checks += checks_b
-    return lines, checks
+    return lines, checks, _stats_view(a, eps, training)
+
+
+def _stats_view(a, eps, training):
+    """Per channel: the mean and (biased) variance used, gamma and beta."""
+    x = a["x"]
+    axes = (0,) + tuple(range(2, x.ndim))    # every axis but the channels
+    mean = x.mean(axis=axes) if training else a["running_mean"]
+    var = x.var(axis=axes) if training else a["running_var"]
+    return {"kind": "batch_norm_stats", "source": "batch" if training else "running",
+            "eps": eps, "mean": plain(mean), "var": plain(var),
+            "gamma": plain(a["weight"]) if "weight" in a else None,
+            "beta": plain(a["bias"]) if "bias" in a else None}
 
 
 def _running_update(a, c, mean, unbiased_var, momentum):
@@ -118,7 +131,7 @@ def local_response_norm(event, a):
                   f"{g(through)} = {worked_g:.7g}"]
         checks.append(check(f"gx[{n}, {c}, {i}, {j}]", worked_g, a["grad_x"][n, c, i, j],
                             abs(direct) + abs(worked_g - direct)))
-    return lines, checks
+    return lines, checks, None
 
 
 def _nearest_centre(mask):

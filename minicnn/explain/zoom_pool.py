@@ -1,5 +1,6 @@
 """Zoom into pooling: a max-pool window, its argmax and where its gradient goes; an average-pool
-window and its divisor."""
+window and its divisor. The max-pool view ("max_pool_argmax") lists the input cell every
+window of the zoomed channel chose, for the explorer page."""
 import numpy as np
 
 from minicnn.explain.worked import check, g, values_text
@@ -39,7 +40,18 @@ def max_pool2d(event, a):
                   f"  = {' + '.join(g(gy[n, c, p, q]) for p, q in sources)}"
                   + (f" = {worked:.7g}" if len(sources) > 1 else "")]
         checks.append(check(f"gx[{n}, {c}, {h}, {w}]", worked, a["grad_x"][n, c, h, w]))
-    return lines, checks
+    return lines, checks, _argmax_view(xpad, y.shape, (n, c, i, j), (KH, KW, SH, SW), (PT, PL))
+
+
+def _argmax_view(xpad, out_shape, chosen, geometry, pad):
+    """The input cell (row, column) each window of sample n, channel c chose."""
+    n, c, i, j = chosen
+    KH, KW, SH, SW = geometry
+    PT, PL = pad
+    cells = [_argmax_at(xpad, n, c, p, q, KH, KW, SH, SW)
+             for p in range(out_shape[2]) for q in range(out_shape[3])]
+    return {"kind": "max_pool_argmax", "n": n, "c": c, "window": [i, j], "KH": KH, "KW": KW,
+            "stride": [SH, SW], "argmax": [[int(r - PT), int(s - PL)] for r, s in cells]}
 
 
 def _argmax_at(xpad, n, c, p, q, KH, KW, SH, SW):
@@ -91,4 +103,4 @@ def avg_pool2d(event, a):
         if 0 <= h - PT < x.shape[2] and 0 <= w - PL < x.shape[3]:
             checks.append(check(f"gx[{n}, {c}, {h - PT}, {w - PL}]", worked_g,
                                 a["grad_x"][n, c, h - PT, w - PL]))
-    return lines, checks
+    return lines, checks, None

@@ -13,9 +13,10 @@ The format is docs/trace-record.md. Outside a trace the engine records nothing.
 import contextlib
 
 from minicnn import core
+from minicnn.layer_calls import module_paths
 from minicnn.trace.diff import StepDiff
 from minicnn.trace.record import FORMAT, Event, Record
-from minicnn.trace.recorder import Recorder, snapshot_buffers, track_module_paths
+from minicnn.trace.recorder import Recorder
 
 __all__ = ["trace", "Record", "Event", "StepDiff", "FORMAT"]
 
@@ -40,18 +41,18 @@ def trace(model=None, keep="none", optimizer=None, name=None):
         raise RuntimeError("trace: a trace is already active; traces do not nest")
     record = Record(name or (type(model).__name__ if model is not None else None))
     recorder = Recorder(record, model, keep)
-    handles = []
-    if model is not None:
-        handles = (snapshot_buffers(model, recorder.pending_state)
-                   + track_module_paths(model, recorder.module_stack))
+    watching = (module_paths(model, before=recorder.snapshot_buffers) if model is not None
+                else contextlib.nullcontext([]))
     restore_step = _wrap_step(optimizer, recorder) if optimizer is not None else None
-    core._tracer = recorder  # the one switch the engine checks
     try:
-        yield record
+        with watching as running:
+            recorder.module_stack = running  # the innermost path labels each op
+            core._tracer = recorder          # the one switch the engine checks
+            try:
+                yield record
+            finally:
+                core._tracer = None
     finally:
-        core._tracer = None
-        for handle in handles:
-            handle.remove()
         if restore_step is not None:
             restore_step()
         recorder.close()

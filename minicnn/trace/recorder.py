@@ -71,44 +71,12 @@ def _plain(value):
     return _SKIP
 
 
-def track_module_paths(model, stack):
-    """Forward pre/post hooks on every module of `model` that keep `stack` equal to the paths of
-    the modules running now, innermost last. Returns the hook handles (remove them after).
-
-    (The one place that knows how module paths are tracked: the recorder of layer calls of
-    minicnn.summary works the same way and may replace this function.)"""
-    def pop(path):
-        while stack and stack.pop() != path:
-            pass  # a module whose forward raised left its path behind
-
-    handles = []
-    for path, module in model.named_modules():
-        handles.append(module.register_forward_pre_hook(
-            lambda module, inputs, path=path: stack.append(path)))
-        handles.append(module.register_forward_hook(
-            lambda module, inputs, output, path=path: pop(path)))
-    return handles
-
-
-def snapshot_buffers(model, pending):
-    """Pre-hooks that copy the buffers of each module that has some (BatchNorm's running
-    statistics) into `pending[path]` before its forward, so the update can be shown."""
-    handles = []
-    for path, module in model.named_modules():
-        if module._buffers:
-            handles.append(module.register_forward_pre_hook(
-                lambda module, inputs, path=path: pending.__setitem__(path, (module, {
-                    name: np.array(backend.asnumpy(getattr(module, name)), copy=True)
-                    for name in module._buffers}))))
-    return handles
-
-
 class Recorder:
     """Turns the engine's calls into Events of `record` (see docs/trace-record.md)."""
 
     def __init__(self, record, model, keep):
         self.record, self.keep = record, keep
-        self.module_stack = []
+        self.module_stack = []   # the running modules' paths (minicnn.layer_calls.module_paths)
         self.pending_state = {}  # module path -> (module, {buffer: copy before its forward})
         self.param_names = {}
         if model is not None:
@@ -176,6 +144,15 @@ class Recorder:
         if len(sources) > 1:  # this output was used twice or more: its gradient is a sum
             event["sums"] = list(sources)
         self.add(event)
+
+    # ----- called before each module's forward (minicnn.layer_calls.module_paths) ----------
+    def snapshot_buffers(self, path, module, inputs):
+        """Copy the buffers of a module that has some (BatchNorm's running statistics) before
+        its forward, so that the op's event can show them before and after the update."""
+        if module._buffers:
+            self.pending_state[path] = (module, {
+                name: np.array(backend.asnumpy(getattr(module, name)), copy=True)
+                for name in module._buffers})
 
     # ----- called by the wrapped optimizer.step ---------------------------------------------
     def on_update(self, optimizer, param, before, grad):

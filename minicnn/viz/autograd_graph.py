@@ -7,8 +7,9 @@ One forward pass, the loss and one backward pass run on a small batch. The graph
 the way `Tensor.backward` reads it: from the loss through each tensor's `grad_fn` (the
 `Function` that made it) to that function's `inputs`. Every Function is a box labelled with
 its op name and output shape; parameters, the input images and constants are leaves; after
-backward each edge carries the norm of the gradient that flows back along it. Forward hooks
-on every module tell which module ran each op, and ops are grouped into one cluster per module.
+backward each edge carries the norm of the gradient that flows back along it. Which module ran
+each op comes from minicnn.layer_calls.module_paths (the mechanism minicnn.trace uses too), and
+ops are grouped into one cluster per module.
 With --depth N the ops of modules nested deeper than N levels collapse into one box per block.
 """
 import os
@@ -20,6 +21,7 @@ import numpy as np
 import minicnn
 import minicnn.functional as F
 from minicnn.core import Tensor
+from minicnn.layer_calls import module_paths
 from minicnn.viz.graph_drawing import to_dot, write_chain_figure
 from minicnn.viz.graph_walk import OpTagger, build_nodes, walk
 
@@ -118,7 +120,8 @@ def graph(model, input_size=None, depth=None, x=None, y=None, backward=True):
     model.train()
     image = Tensor(np.asarray(x))
     try:
-        with OpTagger(model) as tagger:
+        tagger = OpTagger()
+        with module_paths(model, after=tagger.tag):
             logits = model(image)
         loss = F.softmax_cross_entropy(logits, np.asarray(y))
         functions, tensors = walk(loss)

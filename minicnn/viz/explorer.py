@@ -1,13 +1,16 @@
 """The backprop explorer: one self-contained HTML page to step through a recorded training step.
 
     from minicnn.viz.explorer import write_html
-    write_html(record, "step.html")      # record: a minicnn.trace record (docs/trace-record.md)
+    write_html(record, "step.html")      # record: a minicnn.trace Record (docs/trace-record.md)
 
 `python -m minicnn.explain MODEL --html step.html` calls this. The page needs no network: its
 CSS and JavaScript are inline (minicnn/viz/explorer_page.py) and every array is drawn here, in
 Python, as small PNG heatmaps embedded as data URIs. Large arrays are cut down (the first
 sample, the first 16 channels, every n-th pixel) and the page says so under each picture.
+The zooms are `record.zoom(index)` of every op that has one (minicnn.explain.zoom), the same
+data `python -m minicnn.explain --op` prints; the page draws their "view" as a picture.
 """
+import hashlib
 import html
 import json
 import math
@@ -15,29 +18,33 @@ import os
 
 import numpy as np
 
+from minicnn.explain.zoom import ZOOMS, zoom
 from minicnn.viz import image_grid
 from minicnn.viz.explorer_page import PAGE
 
-MAX_CHANNELS = 16   # channels (or filters) drawn per array
+MAX_CHANNELS = 16   # channels (or filters) drawn per array in a small record
+TILE_BUDGET = 2500  # heatmaps per page (about 2-3 MB): large models draw fewer channels
 MAX_SIDE = 48       # longest side drawn, in array elements, before subsampling
 MAX_ROWS = 8        # samples drawn for 2-D (N, F) arrays
 THUMB_PIXELS = 72   # about this many screen pixels per thumbnail side
 
 
-def _cut_down(array, is_param):
+def _cut_down(array, is_param, channels=MAX_CHANNELS):
     """(tiles [(label, 2-D array)], notes, step): what is drawn of one recorded array."""
     notes = []
     if array.ndim == 4:
         N, C = array.shape[:2]
         if is_param:  # a conv weight (OC, C, KH, KW): filter o, input channel 0
-            tiles = [(f"filter {o}, in 0", array[o, 0]) for o in range(min(N, MAX_CHANNELS))]
+            tiles = [(f"filter {o}, in 0", array[o, 0]) for o in range(min(N, channels))]
             notes.append(f"filters 0-{len(tiles) - 1} of {N}, input channel 0 of {C}")
         else:
-            tiles = [(f"channel {c}", array[0, c]) for c in range(min(C, MAX_CHANNELS))]
+            tiles = [(f"channel {c}", array[0, c]) for c in range(min(C, channels))]
             notes.append(f"sample 0 of {N}" + (f"; channels 0-{len(tiles) - 1} of {C}"
-                                               if C > MAX_CHANNELS else ""))
+                                               if C > channels else ""))
     elif array.ndim == 3:
-        tiles = [(f"channel {c}", array[c]) for c in range(min(len(array), MAX_CHANNELS))]
+        tiles = [(f"channel {c}", array[c]) for c in range(min(len(array), channels))]
+        if len(tiles) < len(array):
+            notes.append(f"channels 0-{len(tiles) - 1} of {len(array)}")
     elif array.ndim == 2:
         rows = array if is_param else array[:MAX_ROWS]
         if len(rows) < len(array):
@@ -55,14 +62,14 @@ def _cut_down(array, is_param):
     return tiles, notes, step
 
 
-def thumbnails(array, gradient=False, is_param=False):
+def thumbnails(array, gradient=False, is_param=False, channels=MAX_CHANNELS):
     """Heatmap data URIs of one array: dict {images: [{src, title}], note, scale, step}.
 
     Values map through viridis from each tile's min to its max; gradients through a blue-white-
-    red map centred on 0 (white), so the sign shows.
+    red map centred on 0 (white), so the sign shows. At most `channels` channels are drawn.
     """
     array = np.asarray(array, dtype=np.float64)
-    tiles, notes, step = _cut_down(array, is_param)
+    tiles, notes, step = _cut_down(array, is_param, channels)
     if not tiles:
         return None
     scale = max(1, min(8, THUMB_PIXELS // max(max(t.shape) for _, t in tiles)))
@@ -96,29 +103,65 @@ def _script_json(value):
     return json.dumps(_json_safe(value), separators=(",", ":")).replace("</", "<\\/")
 
 
+def _tile_count(array, is_param):
+    """How many heatmaps of `array` _cut_down draws when every channel is drawn."""
+    if array.ndim == 4:
+        return array.shape[0] if is_param else array.shape[1]
+    return len(array) if array.ndim == 3 else 1
+
+
 def page_thumbnails(meta, arrays):
-    """{array key: thumbnails(...)} for every slot of every event whose array was kept."""
-    thumbs = {}
+    """{array key: thumbnails(...)} for every slot of every event whose array was kept.
+
+    An array equal to one already drawn (an op's output is the next op's input) gets the key
+    of that one instead, a string the page looks up. With many arrays, fewer channels of each
+    are drawn so that the page stays within TILE_BUDGET heatmaps (the notes say so).
+    """
+    slots = []  # (key, gradient?, parameter?) of every distinct array, in event order
+    same_as, first_of = {}, {}
     for event in meta["events"]:
         gradient = event["phase"] == "backward"
         for slot in list(event.get("inputs") or []) + list(event.get("outputs") or []):
             key = slot.get("array") if slot else None
-            if key is None or key not in arrays or key in thumbs:
+            if key is None or key not in arrays or arrays[key].ndim == 0 or key in same_as:
                 continue
-            drawn = thumbnails(arrays[key], gradient, slot.get("param") is not None)
-            if drawn is not None:
-                thumbs[key] = drawn
+            is_param = slot.get("param") is not None
+            array = np.ascontiguousarray(arrays[key])
+            digest = hashlib.sha1(array.tobytes()).hexdigest()
+            same_as[key] = first_of.setdefault((gradient, is_param, array.shape, digest), key)
+            if same_as[key] == key:
+                slots.append((key, gradient, is_param))
+    tiles = [_tile_count(arrays[key], is_param) for key, _, is_param in slots]
+    channels = next((c for c in range(MAX_CHANNELS, 2, -1)
+                     if sum(min(n, c) for n in tiles) <= TILE_BUDGET), 2)
+    thumbs = {key: first for key, first in same_as.items() if first != key}
+    for key, gradient, is_param in slots:
+        thumbs[key] = thumbnails(arrays[key], gradient, is_param, channels)
     return thumbs
 
 
+def page_zooms(record):
+    """{str(forward event index): record.zoom(index)} for every op with a worked example."""
+    zooms = {}
+    for event in record.forward:
+        if event["op"] not in ZOOMS:
+            continue
+        try:
+            zooms[str(event["index"])] = zoom(record, event["index"])
+        except ValueError:  # its arrays were not kept, or a loss with probability targets
+            continue
+    return zooms
+
+
 def render_html(record):
-    """The page's text for a record (an object with .to_dict() and .arrays())."""
+    """The page's text for a minicnn.trace Record."""
     meta = record.to_dict()
     thumbs = page_thumbnails(meta, record.arrays())
     title = f"{meta.get('model', 'model')}: one training step"
     return (PAGE.replace("__TITLE__", html.escape(title))
                 .replace("__META__", _script_json(meta))
-                .replace("__THUMBS__", _script_json(thumbs)))
+                .replace("__THUMBS__", _script_json(thumbs))
+                .replace("__ZOOMS__", _script_json(page_zooms(record))))
 
 
 def write_html(record, path):

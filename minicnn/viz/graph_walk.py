@@ -10,42 +10,32 @@ from minicnn.core import Tensor
 
 
 class OpTagger:
-    """Forward hooks on every module that tag each Function with the module that ran it.
+    """Tags each Function with the module that ran it, as the model's forward runs.
 
-    `tags[id(function)]` is the path of the innermost module whose forward ran it. A module's
-    hook fires after its children's hooks, so walking back from its output to its inputs and
-    tagging only untagged functions leaves the children's (deeper) tags in place and gives
-    the ops its own forward ran directly (a ResNet block's skip `add`) its own path.
+        with module_paths(model, after=tagger.tag):   # minicnn.layer_calls
+            logits = model(image)
+
+    `tags[id(function)]` is the path of the innermost module whose forward ran it. A module
+    returns after its children, so walking back from its output to its inputs and tagging only
+    untagged functions leaves the children's (deeper) tags in place and gives the ops its own
+    forward ran directly (a ResNet block's skip `add`) its own path.
     """
 
-    def __init__(self, model):
-        self.model = model
+    def __init__(self):
         self.tags = {}
-        self.handles = []
 
-    def __enter__(self):
-        for path, module in self.model.named_modules():
-            self.handles.append(module.register_forward_hook(self._tagging_hook(path)))
-        return self
-
-    def __exit__(self, *exc):
-        for handle in self.handles:
-            handle.remove()
-
-    def _tagging_hook(self, path):
-        def tag(module, inputs, output):
-            stop = {id(t) for t in inputs if isinstance(t, Tensor)}
-            outputs = output if isinstance(output, (tuple, list)) else (output,)
-            stack = [t for t in outputs if isinstance(t, Tensor)]
-            seen = set()
-            while stack:
-                tensor = stack.pop()
-                if id(tensor) in stop or id(tensor) in seen or tensor.grad_fn is None:
-                    continue
-                seen.add(id(tensor))
-                self.tags.setdefault(id(tensor.grad_fn), path)
-                stack.extend(t for t in tensor.grad_fn.inputs if t is not None)
-        return tag
+    def tag(self, path, module, inputs, output):
+        stop = {id(t) for t in inputs if isinstance(t, Tensor)}
+        outputs = output if isinstance(output, (tuple, list)) else (output,)
+        stack = [t for t in outputs if isinstance(t, Tensor)]
+        seen = set()
+        while stack:
+            tensor = stack.pop()
+            if id(tensor) in stop or id(tensor) in seen or tensor.grad_fn is None:
+                continue
+            seen.add(id(tensor))
+            self.tags.setdefault(id(tensor.grad_fn), path)
+            stack.extend(t for t in tensor.grad_fn.inputs if t is not None)
 
 
 def walk(root):
