@@ -252,6 +252,13 @@ def _ops():
 
 def _reverse_topological_order(root):
     """Tensors from `root` back to the leaves, each after every tensor that uses it."""
+    return reversed(topological_order(root))
+
+
+def topological_order(root, keep=lambda tensor: tensor.requires_grad):
+    """The tensors `root` was made from (those `keep` accepts), each after all of its inputs:
+    leaves first, `root` last. The backward pass walks it in reverse; pictures of the graph
+    pass keep=lambda t: True to show the images and labels too."""
     order, visited = [], set()
     stack = [(root, False)]
     while stack:  # iterative DFS: deep nets would overflow Python's recursion limit
@@ -265,9 +272,9 @@ def _reverse_topological_order(root):
         stack.append((tensor, True))
         if tensor.grad_fn is not None:
             for parent in tensor.grad_fn.inputs:
-                if parent is not None and parent.requires_grad and id(parent) not in visited:
+                if parent is not None and keep(parent) and id(parent) not in visited:
                     stack.append((parent, False))
-    return reversed(order)
+    return order
 
 
 def _run_tensor_hooks(hooks, gy):

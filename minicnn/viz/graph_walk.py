@@ -6,7 +6,7 @@ minicnn.viz.graph_drawing.
 import numpy as np
 
 from minicnn import backend
-from minicnn.core import Tensor
+from minicnn.core import Tensor, topological_order
 
 
 class OpTagger:
@@ -45,21 +45,7 @@ def walk(root):
     labels), since a picture of the graph should show them. Returns (functions, tensors):
     the Functions in the order their outputs were made, and all tensors.
     """
-    order, visited = [], set()
-    stack = [(root, False)]
-    while stack:  # iterative DFS, as in core._reverse_topological_order
-        tensor, children_done = stack.pop()
-        if children_done:
-            order.append(tensor)
-            continue
-        if id(tensor) in visited:
-            continue
-        visited.add(id(tensor))
-        stack.append((tensor, True))
-        if tensor.grad_fn is not None:
-            for parent in reversed(tensor.grad_fn.inputs):
-                if parent is not None and id(parent) not in visited:
-                    stack.append((parent, False))
+    order = topological_order(root, keep=lambda tensor: True)
     functions = [t.grad_fn for t in order if t.grad_fn is not None]
     return functions, order
 
