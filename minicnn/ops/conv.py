@@ -18,7 +18,7 @@ class Conv2d(Function):
     and col is mostly overhead: a direct loop (kernels/grouped_numba.py) is used instead.
     """
     name = "conv2d"
-    DIRECT_MAX_GROUP_CHANNELS = 16  # groups with at most this many input channels loop directly
+    DIRECT_MAX_GROUP_CHANNELS = 4  # groups of at most this many input channels loop directly
 
     def __init__(self, stride, padding, groups):
         self.SH, self.SW = pair(stride, self.name, "stride")
