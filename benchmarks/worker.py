@@ -91,6 +91,7 @@ def pytorch_steps(name):
 
 def tensorflow_steps(name):
     import tensorflow as tf
+
     from minicnn.interop.tensorflow import keras_twin
     _, _, input_size, _ = SPECS[name]
     model = keras_twin(build_minicnn(name), input_size).model  # no dropout (see keras_twin)

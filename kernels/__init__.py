@@ -8,6 +8,8 @@ autograd. Each fast version sits beside a plain reference it is tested against:
     pooling.py        reference max / avg pooling kernels (NumPy or CuPy)
     pooling_numba.py  numba max pooling for NumPy arrays
     workspace.py      one reusable scratch buffer for conv2d's col and gcol matrices
+    batchnorm.py      reference batch-norm statistics, forward and backward (NumPy or CuPy)
+    batchnorm_numba.py  the same, two passes over memory, for NumPy arrays
     grouped.py        reference direct grouped convolution (einsum over the window view)
     grouped_numba.py  numba direct grouped / depthwise convolution for NumPy arrays
     cuda.py, cuda_src/  CUDA C kernels for CuPy arrays (compiled by CuPy on first use)
@@ -28,7 +30,7 @@ import warnings
 import numpy as np
 
 from minicnn import backend
-from minicnn.kernels import cuda, grouped, pooling, windows, workspace
+from minicnn.kernels import batchnorm, cuda, grouped, pooling, windows, workspace
 from minicnn.kernels.windows import conv_output_size, fold, pad_input, window_view
 
 try:
@@ -43,14 +45,15 @@ try:
     elif _threads:
         warnings.warn(f"MINICNN_NUM_THREADS={_threads!r} is not a thread count from 1 to "
                       f"{numba.config.NUMBA_NUM_THREADS}; using every core")
-    from minicnn.kernels import grouped_numba, pooling_numba, windows_numba
+    from minicnn.kernels import batchnorm_numba, grouped_numba, pooling_numba, windows_numba
 except ImportError:  # numba missing or broken: the references still work
-    grouped_numba = pooling_numba = windows_numba = None
+    batchnorm_numba = grouped_numba = pooling_numba = windows_numba = None
 
 __all__ = ["im2col", "col2im", "max_pool_forward", "max_pool_backward", "avg_pool_forward",
            "avg_pool_backward", "conv_output_size", "fold", "pad_input", "window_view",
            "grouped_conv_forward", "grouped_conv_backward_input",
-           "grouped_conv_backward_weight", "matmul", "use_numba"]
+           "grouped_conv_backward_weight", "matmul", "batch_norm_stats", "batch_norm_forward",
+           "batch_norm_backward", "use_numba"]
 
 
 def use_numba(array):
@@ -137,3 +140,21 @@ def grouped_conv_backward_weight(gy, x, W_shape, SH, SW, pads):
     """gy (N, OC, OH, OW), x (N, C, H, W) -> gW (OC, C/G, KH, KW)."""
     impl = grouped_numba if use_numba(gy) else grouped
     return impl.grouped_conv_backward_weight(gy, x, W_shape, SH, SW, pads)
+
+
+def batch_norm_stats(x):
+    """Per-channel mean and biased variance of (N, C[, H, W]), each (C,); see batchnorm.py."""
+    impl = batchnorm_numba if use_numba(x) else batchnorm
+    return impl.batch_norm_stats(x)
+
+
+def batch_norm_forward(x, mean, inv_std, gamma=None, beta=None):
+    """(xhat, y) of batch normalisation with the given per-channel statistics."""
+    impl = batchnorm_numba if use_numba(x) else batchnorm
+    return impl.batch_norm_forward(x, mean, inv_std, gamma, beta)
+
+
+def batch_norm_backward(gy, xhat, inv_std, gamma=None, training=True):
+    """(gx, ggamma, gbeta) of batch normalisation; see batchnorm.py for the formulas."""
+    impl = batchnorm_numba if use_numba(gy) else batchnorm
+    return impl.batch_norm_backward(gy, xhat, inv_std, gamma, training)

@@ -104,3 +104,38 @@ def test_stacked_convs_share_the_scratch_buffer_and_keep_their_gradients(kernels
     reports = gradcheck(lambda x, w1, w2: F.conv2d(F.conv2d(x, w1, padding=1), w2, stride=2),
                         [x, w1, w2], atol=1e-7, rtol=1e-6)
     assert len(reports) == 3
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 5, 6), (6, 5), (2, 4, 1, 1)])
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_numba_matches_reference(shape, affine, training):
+    from minicnn.kernels import batchnorm, batchnorm_numba
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(shape) * 3 + 1
+    C = shape[1]
+    gamma = rng.standard_normal(C) if affine else None
+    beta = rng.standard_normal(C) if affine else None
+    mean, var = batchnorm.batch_norm_stats(x)
+    mean_n, var_n = batchnorm_numba.batch_norm_stats(x)
+    np.testing.assert_allclose(mean_n, mean, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(var_n, var, rtol=1e-12)
+    inv_std = 1 / np.sqrt(var + 1e-5)
+    for got, want in zip(batchnorm_numba.batch_norm_forward(x, mean, inv_std, gamma, beta),
+                         batchnorm.batch_norm_forward(x, mean, inv_std, gamma, beta)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    xhat = batchnorm.batch_norm_forward(x, mean, inv_std)[0]
+    gy = rng.standard_normal(shape)
+    for got, want in zip(batchnorm_numba.batch_norm_backward(gy, xhat, inv_std, gamma, training),
+                         batchnorm.batch_norm_backward(gy, xhat, inv_std, gamma, training)):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+def test_batch_norm_numba_float32_statistics_stay_accurate():
+    """Sums in float64: a float32 channel with a large offset keeps its small variance."""
+    from minicnn.kernels import batchnorm_numba
+    x = (1000 + np.random.default_rng(5).standard_normal((64, 2, 16, 16))).astype(np.float32)
+    mean, var = batchnorm_numba.batch_norm_stats(x)
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(var, x64.var(axis=(0, 2, 3)), rtol=1e-5)
+    np.testing.assert_allclose(mean, x64.mean(axis=(0, 2, 3)), rtol=1e-7)

@@ -18,7 +18,7 @@ class Conv2d(Function):
     and col is mostly overhead: a direct loop (kernels/grouped_numba.py) is used instead.
     """
     name = "conv2d"
-    DIRECT_MAX_GROUP_CHANNELS = 16  # groups with at most this many input channels loop directly
+    DIRECT_MAX_GROUP_CHANNELS = 4  # groups of at most this many input channels loop directly
 
     def __init__(self, stride, padding, groups):
         self.SH, self.SW = pair(stride, self.name, "stride")
@@ -131,9 +131,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1):
     input, and nothing larger. Forward frees col and keeps only a reference to x; backward
     rebuilds col for the weight gradient and frees it before building gcol (the same size), so
     a network holds one col at a time, not one per layer. On the CPU col and gcol share one
-    scratch buffer (kernels/workspace.py) that stays allocated between calls. Measured with tracemalloc
-    (`python benchmarks/conv_memory.py`): for x (64, 64, 56, 56) float32 (51.4 MB), a 3x3 kernel,
-    padding 1 and 64 output channels, col is 462.4 MB and the peak extra memory of
-    forward+backward is 616.7 MB (12.0x the input: col or gcol, plus output-sized buffers).
+    scratch buffer (kernels/workspace.py) that stays allocated between calls. Measured with
+    tracemalloc (`python benchmarks/conv_memory.py`): for x (64, 64, 56, 56) float32
+    (51.4 MB), a 3x3 kernel, padding 1 and 64 output channels, col is 462.4 MB and the peak
+    extra memory of forward+backward is 616.7 MB (12.0x the input: col or gcol, plus
+    output-sized buffers).
     """
     return Conv2d(stride, padding, groups)(x, weight, bias)

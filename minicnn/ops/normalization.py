@@ -1,5 +1,5 @@
 """Batch normalisation and local response normalisation."""
-from minicnn import backend
+from minicnn import backend, kernels
 from minicnn.core import Function, Tensor
 from minicnn.errors import ShapeError
 from minicnn.ops.utils import as_int, check_nchw
@@ -29,25 +29,19 @@ class BatchNorm(Function):
             if count < 2:
                 raise ShapeError(f"batch_norm: training needs more than one value per channel, "
                                  f"got input {x.shape}; use a batch > 1 or call model.eval()")
-            mean, var = x.mean(axis=axes), x.var(axis=axes)
+            mean, var = kernels.batch_norm_stats(x)
             self._update_running(mean, var * (count / (count - 1)))
         else:
             mean, var = self.running_mean, self.running_var
         self.inv_std = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype).reshape(shape)
-        self.xhat = (x - mean.reshape(shape).astype(x.dtype)) * self.inv_std
         self.axes, self.shape, self.gamma = axes, shape, gamma
-        y = self.xhat if gamma is None else self.xhat * gamma.reshape(shape)
-        return y if beta is None else y + beta.reshape(shape)
+        self.xhat, y = kernels.batch_norm_forward(x, mean, self.inv_std, gamma, beta)
+        return y
 
     def backward(self, gy):
-        axes, shape = self.axes, self.shape
-        gbeta = gy.sum(axis=axes)
-        ggamma = (gy * self.xhat).sum(axis=axes)
-        gxhat = gy if self.gamma is None else gy * self.gamma.reshape(shape)
-        if self.training:  # the batch statistics depend on x too
-            gxhat = (gxhat - gxhat.mean(axis=axes).reshape(shape)
-                     - self.xhat * (gxhat * self.xhat).mean(axis=axes).reshape(shape))
-        return gxhat * self.inv_std, ggamma, gbeta
+        # formulas in kernels/batchnorm.py (training: through the batch statistics too)
+        return kernels.batch_norm_backward(gy, self.xhat, self.inv_std, self.gamma,
+                                           self.training)
 
     def _update_running(self, mean, unbiased_var):
         m = self.momentum
