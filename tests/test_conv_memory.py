@@ -1,6 +1,6 @@
 """conv2d's im2col keeps at most one col-sized buffer alive (forward + backward).
 
-col is (N*OH*OW, C*KH*KW): for a 3x3 kernel at stride 1 it is 9x the input. Holding col and its
+col is (C*KH*KW, N*OH*OW): for a 3x3 kernel at stride 1 it is 9x the input. Holding col and its
 gradient gcol at the same time, or an extra transposed copy of col, doubles the peak; this test
 measures the peak with tracemalloc (NumPy reports its buffers to it) and bounds it.
 """

@@ -15,15 +15,16 @@ def conv2d(event, a):
     PT, PB, PL, PR = event["params"]["padding"]
     G = event["params"].get("groups", 1)
     xpad = np.pad(x, ((0, 0), (0, 0), (PT, PB), (PL, PR)))
-    rows, cols = N * OH * OW, Cg * KH * KW
+    rows, cols = Cg * KH * KW, N * OH * OW  # col's shape, as minicnn.kernels.im2col builds it
+    per_group = " per group" if G > 1 else ""
     lines = [f"x {x.shape} * weight {W.shape}, stride ({SH}, {SW}), groups {G}",
              f"padding (top, bottom, left, right) ({PT}, {PB}, {PL}, {PR})",
-             f"im2col: each of the N*OH*OW = {N}*{OH}*{OW} = {rows} output positions gets one "
-             f"row holding", f"  its C*KH*KW = {Cg}*{KH}*{KW} = {cols} input values: col is "
+             f"im2col: each of the N*OH*OW = {N}*{OH}*{OW} = {cols} output positions gets one "
+             f"column holding", f"  its C*KH*KW = {Cg}*{KH}*{KW} = {rows} input values: col is "
              f"({rows}, {cols})" + (f" per group ({G} groups)" if G > 1 else ""),
-             f"GEMM: col ({rows}, {cols}) @ W^T ({cols}, {OC // G}) = ({rows}, {OC // G})"
-             + (" per group" if G > 1 else "") + f", reshaped to (N, OC, OH, OW) = {y.shape}",
-             f"  FLOPs = 2 * {rows} * {cols} * {OC} = {2 * rows * cols * OC:,}"]
+             f"GEMM: W2 ({OC // G}, {rows}) @ col ({rows}, {cols}) = ({OC // G}, {cols})"
+             + per_group + f", reshaped to (N, OC, OH, OW) = {y.shape}",
+             f"  FLOPs = 2 * {OC} * {rows} * {cols} = {2 * rows * cols * OC:,}"]
     n, o, i, j = 0, 0, OH // 2, OW // 2
     group = o // (OC // G)
     window = xpad[n, group * Cg:(group + 1) * Cg, i * SH:i * SH + KH, j * SW:j * SW + KW]
@@ -34,8 +35,8 @@ def conv2d(event, a):
               f"  rows {i * SH}..{i * SH + KH - 1}, columns {j * SW}..{j * SW + KW - 1} of the "
               f"padded input; window of channel {group * Cg} ({KH}x{KW}):"]
     lines += ["    " + "  ".join(f"{v:>9.4g}" for v in row) for row in window[0][:8]]
-    lines += [f"  its row of col (row {n * OH * OW + i * OW + j}): {values_text(column)}",
-              f"  y = col_row . W[{o}] + b[{o}]", f"    = {sum_text(column, weights)}",
+    lines += [f"  column {n * OH * OW + i * OW + j} of col: {values_text(column)}",
+              f"  y = W[{o}] . col_column + b[{o}]", f"    = {sum_text(column, weights)}",
               f"    = {g((column * weights).sum())} + {g(bias)} = {worked:.7g}"]
     checks = [check(f"y[{n}, {o}, {i}, {j}]", worked, y[n, o, i, j],
                     np.abs(column * weights).sum() + abs(bias))]
@@ -55,11 +56,11 @@ def _backward(a, xpad, stride, G, rows, cols):
     OC, Cg, KH, KW = W.shape
     N, _, OH, OW = gy.shape
     SH, SW = stride
-    lines = ["", "backward: with gy2 = grad_out as (N*OH*OW, OC), three products:",
-             f"  gW = gy2^T @ col:  ({OC}, {rows}) @ ({rows}, {cols}) = ({OC}, {cols})",
-             f"  gcol = gy2 @ W2:   ({rows}, {OC}) @ ({OC}, {cols}) = ({rows}, {cols}),",
-             "    then col2im adds each row back into its window of gx (N, C, H, W)",
-             f"  gb = gy2 summed over its {rows} rows: ({OC},)"]
+    lines = ["", "backward: with gy2 = grad_out as (OC, N*OH*OW), three products:",
+             f"  gW = gy2 @ col^T:  ({OC}, {cols}) @ ({cols}, {rows}) = ({OC}, {rows})",
+             f"  gcol = W2^T @ gy2: ({rows}, {OC}) @ ({OC}, {cols}) = ({rows}, {cols}),",
+             "    then col2im adds each column back into its window of gx (N, C, H, W)",
+             f"  gb = gy2 summed over its {cols} columns: ({OC},)"]
     o, c, kh, kw = 0, 0, KH // 2, KW // 2
     patch = xpad[:, c, kh:kh + SH * (OH - 1) + 1:SH, kw:kw + SW * (OW - 1) + 1:SW]  # (N,OH,OW)
     grads = gy[:, o]                                                              # (N,OH,OW)
