@@ -106,3 +106,15 @@ def test_crosscheck_page_lenet5_output_matches_the_command(capsys):
                              for line in lines[1:] if not line.startswith("(")]
 
     assert columns(pasted.group(1)) == columns(fresh)
+
+
+def test_readme_explain_excerpt_is_part_of_the_checked_walkthrough():
+    """The README's `explain` excerpt is copied from docs/backprop-walkthrough.md, whose
+    excerpts tests/test_explain_walkthrough.py re-runs: every line must be there."""
+    readme = README.read_text()
+    walkthrough = (README.parent / "docs" / "backprop-walkthrough.md").read_text()
+    block = re.search(r"```text\n(\$ python -m minicnn\.explain .*?)```", readme, re.S).group(1)
+    lines = [line for line in block.splitlines() if line != "..."]
+    assert len(lines) > 5
+    for line in lines:
+        assert line in walkthrough.splitlines(), line

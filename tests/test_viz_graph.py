@@ -149,3 +149,21 @@ def test_command_writes_dot_and_rejects_a_bad_name(tmp_path, capsys):
     assert main(["graph", "lenet6", "--out", str(tmp_path / "x.svg")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].startswith("error: --out") and err[1].startswith("error: lenet6")
+
+
+@pytest.mark.parametrize("name", ["lenet5", "googlenet_small"])
+def test_op_nodes_equal_the_forward_ops_of_the_trace_of_the_same_step(name):
+    """The graph and the step-through record see the same step: one op node per forward event."""
+    from minicnn import models, optim
+    from minicnn.explain import step
+    options = {"width": 0.25} if name == "googlenet_small" else {}
+    x = np.random.default_rng(0).standard_normal((2, 1, 32, 32)).astype(np.float32)
+    y = np.array([1, 3])
+    minicnn.manual_seed(0)
+    model = models.build(name, input_size=32, **options)
+    dot = graph(model, x=x, y=y).dot
+    minicnn.manual_seed(0)
+    model = models.build(name, input_size=32, **options)
+    record = step(model, x, y, optim.SGD(model.parameters(), lr=0.01), keep="none")
+    assert sorted(op for _, op in OP_NODE.findall(dot)) == sorted(e["op"] for e in record.forward)
+    assert len(OP_NODE.findall(dot)) == len(record.forward)
