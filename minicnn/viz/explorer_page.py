@@ -8,6 +8,9 @@ zoom, the statistics and the heatmaps on the right; a URL ending in #12 opens at
 Element ids the browser test reads: #op-<event index>, #op-name, #op-phase, #event-index,
 td[data-stat="<inputs|outputs>.<slot>.<statistic>"], #zoom, #conv-sum, #pool-cells,
 #zoom-checks and the canvases of #zoom.
+
+It is over 300 lines because it is one page: the template must travel as one self-contained
+file (no CDN, no network), and splitting its CSS from its script would only scatter it.
 """
 
 PAGE = r"""<!DOCTYPE html>
