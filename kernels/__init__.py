@@ -81,11 +81,21 @@ def im2col(x, KH, KW, SH, SW, pads, scratch=False):
 
 
 def matmul(a, b, scratch=False):
-    """a @ b (batched over a leading axis); scratch=True puts a NumPy result in `workspace`."""
-    if not (scratch and use_numba(a)):
-        return backend.get_array_module(a).matmul(a, b)
-    shape = a.shape[:-1] + b.shape[-1:]
-    return np.matmul(a, b, out=workspace.take(shape, np.result_type(a, b)))
+    """(G, M, K) @ (G, K, P) -> (G, M, P): one BLAS product per group.
+
+    A loop of 2-D products, because NumPy's stacked matmul leaves BLAS for some shapes
+    (measured 5x slower on LeNet-5's second layer, benchmarks/NOTES.md). scratch=True puts a
+    NumPy result in the shared `workspace` buffer (valid until the next scratch request).
+    """
+    xp = backend.get_array_module(a)
+    shape, dtype = (a.shape[0], a.shape[1], b.shape[2]), np.result_type(a, b)
+    if scratch and use_numba(a):
+        out = workspace.take(shape, dtype)
+    else:
+        out = xp.empty(shape, dtype=dtype)
+    for g in range(a.shape[0]):
+        xp.matmul(a[g], b[g], out=out[g])
+    return out
 
 
 def col2im(col, x_shape, KH, KW, SH, SW, pads):

@@ -40,7 +40,7 @@ class Conv2d(Function):
             return y if b is None else y + b.reshape(1, OC, 1, 1).astype(y.dtype)
         # col (C*KH*KW, N*OH*OW) lives in the shared scratch buffer (kernels/workspace.py)
         col = im2col(x, KH, KW, self.SH, self.SW, self.pads, scratch=True)
-        y = xp.matmul(self._grouped_weight(W), self._grouped(col))  # (G, OC/G, N*OH*OW)
+        y = kernels.matmul(self._grouped_weight(W), self._grouped(col))  # (G, OC/G, N*OH*OW)
         y = y.reshape(OC, N, OH * OW).transpose(1, 0, 2)        # (N, OC, OH*OW), a view
         out = xp.empty((N, OC, OH, OW), dtype=x.dtype)
         if b is None:
@@ -63,7 +63,7 @@ class Conv2d(Function):
         col = im2col(self.x, KH, KW, self.SH, self.SW, self.pads, scratch=True)
         # gW_g = gy_g @ col_g^T, computed as (col_g @ gy_g^T)^T: the orientation
         # OpenBLAS runs fastest for these long, thin products (measured, benchmarks/NOTES.md)
-        gW_t = xp.matmul(self._grouped(col), gy_g.transpose(0, 2, 1))
+        gW_t = kernels.matmul(self._grouped(col), gy_g.transpose(0, 2, 1))
         gW = gW_t.transpose(0, 2, 1).reshape(self.W.shape)
         del col  # free the largest buffer before gcol is allocated
         gx = self._input_grad(gy_g) if self.needs_input_grad[0] else None
