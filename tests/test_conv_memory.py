@@ -1,8 +1,9 @@
-"""conv2d's im2col keeps at most one col-sized buffer alive (forward + backward).
+"""conv2d's im2col keeps at most one large col-sized buffer alive (forward + backward).
 
 col is (C*KH*KW, N*OH*OW): for a 3x3 kernel at stride 1 it is 9x the input. Holding col and its
 gradient gcol at the same time, or an extra transposed copy of col, doubles the peak; this test
-measures the peak with tracemalloc (NumPy reports its buffers to it) and bounds it.
+measures the peak with tracemalloc (NumPy reports its buffers to it) and bounds it. A col of at
+most Conv2d.KEEP_COL_BYTES is kept for backward instead (speed over memory for small layers).
 """
 import re
 import tracemalloc
@@ -11,7 +12,9 @@ import numpy as np
 
 import minicnn
 import minicnn.functional as F
+import minicnn.ops.conv
 from minicnn.kernels import workspace
+from minicnn.ops.conv import Conv2d
 
 
 def _peak_bytes_of_forward_and_backward(x, w):
@@ -28,19 +31,36 @@ def _peak_bytes_of_forward_and_backward(x, w):
     return peak - start
 
 
-def test_conv2d_forward_backward_peak_holds_one_col_buffer(kernels):
+def _layer(rng):
     N, C, H, W, OC = 8, 16, 28, 28, 16  # a VGG/ResNet-like 3x3 layer, scaled down
-    rng = np.random.default_rng(0)
     x = minicnn.Tensor(rng.standard_normal((N, C, H, W)).astype(np.float32), requires_grad=True)
     w = minicnn.Tensor(rng.standard_normal((OC, C, 3, 3)).astype(np.float32), requires_grad=True)
     F.conv2d(x, w, padding=1).sum().backward()  # warm up (numba compiles on first use)
     x.grad = w.grad = None
     col_bytes = N * H * W * C * 9 * 4
     map_bytes = x.data.nbytes  # x, its padded copy, y, gy, gx are each about this size
+    return x, w, col_bytes, map_bytes
+
+
+def test_conv2d_forward_backward_peak_holds_one_large_col_buffer(kernels, monkeypatch):
+    x, w, col_bytes, map_bytes = _layer(np.random.default_rng(0))
+    monkeypatch.setattr(Conv2d, "KEEP_COL_BYTES", col_bytes - 1)  # this col counts as large
     peak = _peak_bytes_of_forward_and_backward(x, w)
     # Expected: col + a few input-sized maps. Two col-sized buffers would add 9 * map_bytes.
     assert peak <= col_bytes + 6 * map_bytes, (
         f"peak {peak / 1e6:.2f} MB, col {col_bytes / 1e6:.2f} MB, map {map_bytes / 1e6:.2f} MB")
+
+
+def test_a_small_col_is_kept_for_backward_not_rebuilt(kernels, monkeypatch):
+    x, w, col_bytes, map_bytes = _layer(np.random.default_rng(0))
+    assert col_bytes <= Conv2d.KEEP_COL_BYTES
+    builds = []
+    real_im2col = minicnn.ops.conv.im2col
+    monkeypatch.setattr(minicnn.ops.conv, "im2col", lambda *a, **k: builds.append(k) or
+                        real_im2col(*a, **k))
+    peak = _peak_bytes_of_forward_and_backward(x, w)
+    assert builds == [{"scratch": False}]  # built once, in forward, as its own array
+    assert peak <= 2 * col_bytes + 6 * map_bytes  # col and gcol, never a third copy
 
 
 def test_conv2d_docstring_states_the_measured_peak_for_the_reference_layer():

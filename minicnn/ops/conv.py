@@ -19,6 +19,7 @@ class Conv2d(Function):
     """
     name = "conv2d"
     DIRECT_MAX_GROUP_CHANNELS = 4  # groups of at most this many input channels loop directly
+    KEEP_COL_BYTES = 32 * 2**20    # a col up to this size is kept for backward, not rebuilt
 
     def __init__(self, stride, padding, groups):
         self.SH, self.SW = pair(stride, self.name, "stride")
@@ -38,8 +39,11 @@ class Conv2d(Function):
         if self.direct:
             y = kernels.grouped_conv_forward(x, W, self.SH, self.SW, self.pads)
             return y if b is None else y + b.reshape(1, OC, 1, 1).astype(y.dtype)
-        # col (C*KH*KW, N*OH*OW) lives in the shared scratch buffer (kernels/workspace.py)
-        col = im2col(x, KH, KW, self.SH, self.SW, self.pads, scratch=True)
+        # col (C*KH*KW, N*OH*OW): a small one is kept for backward; a large one lives in the
+        # shared scratch buffer (kernels/workspace.py) and backward rebuilds it from x
+        keep = C * KH * KW * N * OH * OW * x.itemsize <= self.KEEP_COL_BYTES
+        col = im2col(x, KH, KW, self.SH, self.SW, self.pads, scratch=not keep)
+        self.col = col if keep else None
         y = kernels.matmul(self._grouped_weight(W), self._grouped(col))  # (G, OC/G, N*OH*OW)
         y = y.reshape(OC, N, OH * OW).transpose(1, 0, 2)        # (N, OC, OH*OW), a view
         out = xp.empty((N, OC, OH, OW), dtype=x.dtype)
@@ -47,8 +51,8 @@ class Conv2d(Function):
             out.reshape(N, OC, OH * OW)[...] = y
         else:  # the bias is added during the copy into NCHW order
             xp.add(y, b.reshape(OC, 1), out=out.reshape(N, OC, OH * OW))
-        # Keep x (above), not col: col is KH*KW/(SH*SW) times larger (9x for a 3x3 kernel),
-        # and rebuilding it in backward costs less than one of the three matrix products.
+        # Keep x (above); col only when small: col is KH*KW/(SH*SW) times larger than x (9x for
+        # a 3x3 kernel), and rebuilding it costs less than one of the three matrix products.
         return out
 
     def backward(self, gy):
@@ -60,7 +64,9 @@ class Conv2d(Function):
         gy_rows = gy_rows.reshape(OC, N * OH * OW)              # (OC, N*OH*OW)
         gy_g = self._grouped(gy_rows)                           # (G, OC/G, N*OH*OW)
         KH, KW = self.W.shape[2:]
-        col = im2col(self.x, KH, KW, self.SH, self.SW, self.pads, scratch=True)
+        col = self.col
+        if col is None:
+            col = im2col(self.x, KH, KW, self.SH, self.SW, self.pads, scratch=True)
         # gW_g = gy_g @ col_g^T, computed as (col_g @ gy_g^T)^T: the orientation
         # OpenBLAS runs fastest for these long, thin products (measured, benchmarks/NOTES.md)
         gW_t = kernels.matmul(self._grouped(col), gy_g.transpose(0, 2, 1))
