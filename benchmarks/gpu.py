@@ -28,6 +28,9 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repo
+from benchmarks.models import _torch_resnet18, _torch_vgg11  # noqa: E402  (after the path)
+
 # name -> (minicnn build options, input (C, H, W), batch size, target ratio or None)
 NETWORKS = {
     "lenet5": ({}, (1, 28, 28), 256, 1.0),
@@ -58,46 +61,11 @@ def torch_twin(name, in_channels, num_classes=10):
             tnn.Conv2d(384, 256, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(3, 2),
             tnn.Flatten(), tnn.Linear(256 * 6 * 6, 4096), tnn.ReLU(), tnn.Dropout(0.5),
             tnn.Linear(4096, 4096), tnn.ReLU(), tnn.Dropout(0.5), tnn.Linear(4096, num_classes))
-    if name == "vgg11":
-        layers, channels = [], in_channels
-        for num_convs, out_channels in ((1, 64), (1, 128), (2, 256), (2, 512), (2, 512)):
-            for _ in range(num_convs):
-                layers += [tnn.Conv2d(channels, out_channels, 3, padding=1), tnn.ReLU()]
-                channels = out_channels
-            layers.append(tnn.MaxPool2d(2, 2))
-        return tnn.Sequential(
-            *layers, tnn.Flatten(), tnn.Linear(512, 4096), tnn.ReLU(), tnn.Dropout(0.5),
-            tnn.Linear(4096, 4096), tnn.ReLU(), tnn.Dropout(0.5), tnn.Linear(4096, num_classes))
+    if name == "vgg11":  # the paper's widths on 32x32 inputs
+        return _torch_vgg11(in_channels, (64, 128, 256, 512, 512), 4096, num_classes)
     if name == "resnet18":
         return _torch_resnet18(in_channels, num_classes)
     raise ValueError(f"no PyTorch twin for {name!r}")
-
-
-def _torch_resnet18(in_channels, num_classes):
-    import torch.nn as tnn
-
-    class BasicBlock(tnn.Module):
-        def __init__(self, cin, cout, stride):
-            super().__init__()
-            self.body = tnn.Sequential(
-                tnn.Conv2d(cin, cout, 3, stride, 1, bias=False), tnn.BatchNorm2d(cout),
-                tnn.ReLU(), tnn.Conv2d(cout, cout, 3, 1, 1, bias=False), tnn.BatchNorm2d(cout))
-            self.shortcut = tnn.Identity()
-            if stride != 1 or cin != cout:
-                self.shortcut = tnn.Sequential(tnn.Conv2d(cin, cout, 1, stride, bias=False),
-                                               tnn.BatchNorm2d(cout))
-
-        def forward(self, x):
-            return (self.body(x) + self.shortcut(x)).relu()
-
-    layers = [tnn.Conv2d(in_channels, 64, 3, 1, 1, bias=False), tnn.BatchNorm2d(64), tnn.ReLU()]
-    channels = 64
-    for out_channels, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
-        layers += [BasicBlock(channels, out_channels, stride),
-                   BasicBlock(out_channels, out_channels, 1)]
-        channels = out_channels
-    return tnn.Sequential(*layers, tnn.AdaptiveAvgPool2d(1), tnn.Flatten(),
-                          tnn.Linear(512, num_classes))
 
 
 def build_pair(name):

@@ -54,20 +54,22 @@ def _torch_alexnet():
         nn.Linear(units, units), nn.ReLU(), nn.Dropout(0.5), nn.Linear(units, 10))
 
 
-def _torch_vgg11():
+def _torch_vgg11(in_channels=1, widths=(16, 32, 64, 128, 128), fc_width=512, num_classes=10):
+    """VGG-11 (Table 1, column A) for 32x32 inputs; the defaults are the `cpu` recipe's."""
     from torch import nn
-    layers, channels = [], 1
-    for num_convs, out_channels in ((1, 16), (1, 32), (2, 64), (2, 128), (2, 128)):
+    layers, channels = [], in_channels
+    for num_convs, out_channels in zip((1, 1, 2, 2, 2), widths):
         for _ in range(num_convs):
             layers += [nn.Conv2d(channels, out_channels, 3, padding=1), nn.ReLU()]
             channels = out_channels
         layers.append(nn.MaxPool2d(2, 2))
     return nn.Sequential(
-        *layers, nn.Flatten(), nn.Linear(channels, 512), nn.ReLU(), nn.Dropout(0.5),
-        nn.Linear(512, 512), nn.ReLU(), nn.Dropout(0.5), nn.Linear(512, 10))
+        *layers, nn.Flatten(), nn.Linear(channels, fc_width), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(fc_width, fc_width), nn.ReLU(), nn.Dropout(0.5), nn.Linear(fc_width, num_classes))
 
 
-def _torch_resnet18():
+def _torch_resnet18(in_channels=3, num_classes=10):
+    """ResNet-18 with the 3x3 CIFAR stem."""
     from torch import nn
 
     class BasicBlock(nn.Module):
@@ -89,5 +91,5 @@ def _torch_resnet18():
         blocks += [BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1)]
         cin = cout
     return nn.Sequential(
-        nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(), *blocks,
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, 10))
+        nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(), *blocks,
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, num_classes))

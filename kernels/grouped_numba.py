@@ -87,8 +87,10 @@ def _backward_weight(gy, x, SH, SW, PT, PL, gW):
 
 _forward_jit = njit(parallel=True, cache=True)(_forward)
 _backward_input_jit = njit(parallel=True, cache=True)(_backward_input)
-# fastmath lets LLVM vectorise the sum (it may add in another order: rounding only)
-_backward_weight_jit = njit(parallel=True, cache=True, fastmath=True)(_backward_weight)
+# these fastmath flags let LLVM vectorise the sum (another order: rounding only); they leave
+# out "no NaN / no inf", so NaN and infinities still propagate as in PyTorch
+_backward_weight_jit = njit(parallel=True, cache=True,
+                            fastmath={"reassoc", "contract"})(_backward_weight)
 
 
 def grouped_conv_forward(x, W, SH, SW, pads):
