@@ -86,12 +86,17 @@ def test_batch_norm_training_on_an_empty_batch_says_why_it_cannot():
                                                                      0)[0]])
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_a_second_backward_through_a_freed_graph_is_a_clear_error(kernels, rng, name):
+def _run_case(name, rng):
+    """(input tensors, output, a random upstream gradient) of op `name` on batch 2."""
     inputs, ours, _ = CASES[name](np.random.default_rng(0), 2)
     mine = [minicnn.Tensor(a, requires_grad=True) for a in inputs]
     y = ours(*mine)
-    upstream = rng.standard_normal(y.shape)
+    return mine, y, rng.standard_normal(y.shape)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_a_second_backward_through_a_freed_graph_is_a_clear_error(kernels, rng, name):
+    mine, y, upstream = _run_case(name, rng)
     y.backward(upstream)
     with pytest.raises(RuntimeError, match=r"graph was freed.*retain_graph=True"):
         y.backward(upstream)
@@ -99,10 +104,7 @@ def test_a_second_backward_through_a_freed_graph_is_a_clear_error(kernels, rng, 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_retain_graph_lets_a_second_backward_accumulate_the_same_gradients(kernels, rng, name):
-    inputs, ours, _ = CASES[name](np.random.default_rng(0), 2)
-    mine = [minicnn.Tensor(a, requires_grad=True) for a in inputs]
-    y = ours(*mine)
-    upstream = rng.standard_normal(y.shape)
+    mine, y, upstream = _run_case(name, rng)
     y.backward(upstream, retain_graph=True)
     first = [t.grad.copy() for t in mine]
     y.backward(upstream, retain_graph=True)

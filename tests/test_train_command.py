@@ -140,16 +140,21 @@ def test_resume_restores_dropout_generator(offline, tmp_path):
         np.testing.assert_array_equal(cut_state[name], full_state[name], err_msg=name)
 
 
+def _make_the_loss_nan_at_step(step, monkeypatch):
+    """The training loop's loss function returns NaN at the given step (1-based)."""
+    real_loss, calls = training.F.softmax_cross_entropy, []
+
+    def loss_nan_at_that_step(logits, labels):
+        calls.append(1)
+        loss = real_loss(logits, labels)
+        return loss * float("nan") if len(calls) == step else loss
+    monkeypatch.setattr(training.F, "softmax_cross_entropy", loss_nan_at_that_step)
+
+
 def test_nan_loss_stops_and_names_the_step(offline, tmp_path, capsys, monkeypatch):
     """A NaN loss at step 2 (made here by the loss function itself) stops the run before the
     update, naming the step and suggesting a lower learning rate."""
-    real_loss, calls = training.F.softmax_cross_entropy, []
-
-    def loss_nan_at_step_2(logits, labels):
-        calls.append(1)
-        loss = real_loss(logits, labels)
-        return loss * float("nan") if len(calls) == 2 else loss
-    monkeypatch.setattr(training.F, "softmax_cross_entropy", loss_nan_at_step_2)
+    _make_the_loss_nan_at_step(2, monkeypatch)
     code = train.main(["lenet5", "--epochs", "1", "--optimizer", "adam", "--lr", "0.5",
                        "--out", str(tmp_path / "o"), *TINY])
     err = capsys.readouterr().err
@@ -302,13 +307,7 @@ def test_steps_read_nothing_back_and_grad_stats_cost_nothing_when_off(offline, t
 
 def test_a_nan_found_at_a_later_read_names_its_own_step(offline, tmp_path, capsys,
                                                         monkeypatch):
-    real_loss, calls = training.F.softmax_cross_entropy, []
-
-    def loss_nan_at_step_3(logits, labels):
-        calls.append(1)
-        loss = real_loss(logits, labels)
-        return loss * float("nan") if len(calls) == 3 else loss
-    monkeypatch.setattr(training.F, "softmax_cross_entropy", loss_nan_at_step_3)
+    _make_the_loss_nan_at_step(3, monkeypatch)
     assert train.main(STEPS_20 + ["--no-download", "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert ("the loss became nan at step 3 (epoch 1, batch 3/20; read back after step 4); "
