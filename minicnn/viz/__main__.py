@@ -1,17 +1,15 @@
 """`python -m minicnn.viz graph|features|health ...`: one front for the visual tools."""
-import argparse
 import sys
 
+from minicnn import cli
 from minicnn.errors import ShapeError
 from minicnn.viz import autograd_graph, features, health
 from minicnn.viz.loading import VizInputError
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="python -m minicnn.viz",
-        description="Pictures of a minicnn model: autograd graph, feature maps and saliency, "
-                    "gradient health.")
+    parser = cli.parser("minicnn.viz", "Pictures of a minicnn model: autograd graph, feature "
+                        "maps and saliency, gradient health.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (autograd_graph, features, health):
         module.add_parser(subparsers)
@@ -19,7 +17,10 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit:  # --help, or a bad flag (already reported in one line)
+        return exit.code
     try:
         return args.run(args)
     except (VizInputError, ShapeError, ValueError) as error:
