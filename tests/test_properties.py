@@ -74,20 +74,27 @@ def _shape_and_permutation(draw):
     return shape, tuple(a - len(shape) if neg else a for a, neg in zip(axes, negative))
 
 
+def _check_round_trip(shape, seed, there, back_again, numpy_there):
+    """there(x) equals NumPy's; back_again(there(x)) is x; and the round trip passes a random
+    upstream gradient back unchanged."""
+    rng = np.random.default_rng(seed)
+    x = T(rng.standard_normal(shape), requires_grad=True)
+    y = there(x)
+    np.testing.assert_array_equal(y.numpy(), numpy_there(x.data))
+    back = back_again(y)
+    np.testing.assert_array_equal(back.numpy(), x.data)
+    g = rng.standard_normal(shape)
+    back.backward(g)
+    np.testing.assert_array_equal(x.grad, g)
+
+
 @FEW
 @given(case=_shape_and_permutation(), seed=st.integers(0, 2**16))
 def test_transpose_round_trip_and_its_gradient(case, seed):
     shape, axes = case
-    rng = np.random.default_rng(seed)
-    x = T(rng.standard_normal(shape), requires_grad=True)
-    y = x.transpose(*axes)
-    np.testing.assert_array_equal(y.numpy(), np.transpose(x.data, axes))
     inverse = tuple(np.argsort([a % len(shape) for a in axes]).tolist())
-    back = y.transpose(*inverse)
-    np.testing.assert_array_equal(back.numpy(), x.data)
-    g = rng.standard_normal(shape)
-    back.backward(g)
-    np.testing.assert_array_equal(x.grad, g)  # a round trip passes the gradient unchanged
+    _check_round_trip(shape, seed, lambda x: x.transpose(*axes),
+                      lambda y: y.transpose(*inverse), lambda a: np.transpose(a, axes))
 
 
 @st.composite
@@ -112,15 +119,8 @@ def _shape_and_reshape(draw):
 @given(case=_shape_and_reshape(), seed=st.integers(0, 2**16))
 def test_reshape_round_trip_and_its_gradient(case, seed):
     shape, new_shape = case
-    rng = np.random.default_rng(seed)
-    x = T(rng.standard_normal(shape), requires_grad=True)
-    y = x.reshape(new_shape)
-    np.testing.assert_array_equal(y.numpy(), x.data.reshape(new_shape))
-    back = y.reshape(shape)
-    np.testing.assert_array_equal(back.numpy(), x.data)
-    g = rng.standard_normal(shape)
-    back.backward(g)
-    np.testing.assert_array_equal(x.grad, g)
+    _check_round_trip(shape, seed, lambda x: x.reshape(new_shape), lambda y: y.reshape(shape),
+                      lambda a: a.reshape(new_shape))
 
 
 @st.composite
