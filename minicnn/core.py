@@ -295,7 +295,6 @@ def _propagate(function, gy, grads, retain_graph=False):
     if function.freed:
         raise RuntimeError(f"{function.name}: the graph was freed by an earlier backward(); pass "
                            f"retain_graph=True to the first backward() to go through it twice")
-    function.retain_graph = retain_graph  # lets a backward drop big buffers early (conv's col)
     gxs = function.backward(gy)
     if not isinstance(gxs, tuple):
         gxs = (gxs,)
@@ -324,7 +323,6 @@ class Function:
 
     name = "function"  # the op's name: "conv2d", "max_pool2d", ... (grad_fn=..., errors)
     freed = False      # set by backward() once the saved arrays are gone
-    retain_graph = False  # set by backward(): True while the saved arrays must survive it
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -2,6 +2,8 @@
 shrank (`record_a.diff(record_b)`)."""
 import numpy as np
 
+from minicnn.trace.stats import update_norms
+
 
 class StepDiff:
     """Rows matched by parameter name (weights) and by (module, op, occurrence) (gradients).
@@ -51,12 +53,11 @@ def _weight_rows(a, b):
 
 def _moved(a, event, b, other):
     try:
-        before = a.array(event["index"], "before").astype(np.float64)
-        after = b.array(other["index"], "after").astype(np.float64)
+        before = a.array(event["index"], "before")
+        after = b.array(other["index"], "after")
     except KeyError:
         return None
-    norm = np.linalg.norm(before)
-    return float(np.linalg.norm(after - before) / norm) if norm else None
+    return update_norms(before, after)[2]
 
 
 def _gradient_rows(a, b):

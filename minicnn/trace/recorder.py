@@ -9,7 +9,7 @@ import numpy as np
 from minicnn import backend
 from minicnn.core import Tensor
 from minicnn.trace.record import Event
-from minicnn.trace.stats import make_slot
+from minicnn.trace.stats import make_slot, update_norms
 
 # The names of an op's inputs, in call order, where they are not just x (docs/trace-record.md).
 _INPUT_NAMES = {
@@ -162,12 +162,11 @@ class Recorder:
         module = name.rpartition(".")[0] if name else ""
         keep = self.keeps(module)
         after = backend.asnumpy(param.data)
-        norm_w = float(np.linalg.norm(before.astype(np.float64)))
-        norm_dw = float(np.linalg.norm(after.astype(np.float64) - before))
+        norm_w, norm_dw, ratio = update_norms(before, after)
         slots = [self.slot(index, "before", before, param, keep),
                  self.slot(index, "grad", grad, param, keep)]
         update = {"param": name, "lr": float(optimizer.lr), "norm_w": norm_w,
-                  "norm_dw": norm_dw, "ratio": norm_dw / norm_w if norm_w else None}
+                  "norm_dw": norm_dw, "ratio": ratio}
         self.add(Event(index=index, phase="update", op=type(optimizer).__name__.lower(),
                        module=module, forward_index=None, inputs=slots,
                        outputs=[self.slot(index, "after", after, param, keep)], params={},

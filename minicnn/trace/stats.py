@@ -28,6 +28,15 @@ def summary_stats(array):
     return stats
 
 
+def update_norms(before, after):
+    """(||W||, ||dW||, ||dW|| / ||W||) of one update, dW = after - before, in float64; the ratio
+    is None when ||W|| is 0."""
+    before = np.asarray(before, dtype=np.float64)
+    norm_w = float(np.linalg.norm(before))
+    norm_dw = float(np.linalg.norm(np.asarray(after, dtype=np.float64) - before))
+    return norm_w, norm_dw, (norm_dw / norm_w if norm_w else None)
+
+
 def make_slot(name, array, tensor=None, param=None, key=None):
     """The Slot dict of `array` (a backend array). tensor: the record-local id of the Tensor it
     belongs to (or None); param: the parameter's dotted name; key: its key in record.arrays()."""
