@@ -60,14 +60,8 @@ class Report(list):
 
 
 def to_float64(model):
-    """Convert every parameter and buffer of `model` to float64, in place."""
-    for module in model.modules():
-        for param in module._parameters.values():
-            param.data = param.data.astype(np.float64)
-            param.grad = None
-        for name in module._buffers:
-            object.__setattr__(module, name, getattr(module, name).astype(np.float64))
-    return model
+    """Convert every parameter and buffer of `model` to float64, in place (Module.to)."""
+    return model.to(dtype=np.float64)
 
 
 def check_model(model, x, y, samples=8, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
