@@ -127,3 +127,20 @@ class Batches:
             index = order[b * self.batch_size:(b + 1) * self.batch_size]
             rng = np.random.default_rng([self.seed, self.epoch, b])
             yield self.transform(self.images[index], rng), self.labels[index].astype(np.int64)
+
+
+def first_test_batch(data, n, input_size, mean=None, std=None):
+    """(x, y): the first n test images of `data` as one batch for (C, H, W) inputs, resized and
+    normalised (with the dataset's mean and std unless given). Grey images go to every channel
+    of a colour model: good enough to look at activations and gradients, not to judge accuracy.
+    """
+    C, H, W = input_size
+    mean = data.mean if mean is None else mean
+    std = data.std if std is None else std
+    images = data.test_x[:n]
+    if images.shape[1] != C:
+        images = np.repeat(images, C, axis=1)
+    if len(mean) != C:
+        mean, std = (mean[0],) * C, (std[0],) * C
+    return next(iter(Batches(images, data.test_y[:n], n, mean, std, size=(H, W))))
+

@@ -50,7 +50,7 @@ def parse_args(argv=None):
 
 def load_images(args, model, mean_std=None):
     """The first --batch test images, normalised and resized to the model's input size."""
-    from minicnn.data import Batches, load_bundled, load_dataset
+    from minicnn.data import first_test_batch, load_bundled, load_dataset
     if args.dataset is None:
         data = load_bundled()
         source = "bundled Fashion-MNIST subset, test images"
@@ -61,9 +61,8 @@ def load_images(args, model, mean_std=None):
     if data.image_shape[0] != C:
         raise ValueError(f"--dataset {data.name}: images have {data.image_shape[0]} channels "
                          f"but the model takes {C}; pick a matching dataset or model")
-    mean, std = mean_std or (data.mean, data.std)
-    x, y = next(iter(Batches(data.test_x[:args.batch], data.test_y[:args.batch], args.batch,
-                             mean, std, size=(H, W))))
+    mean, std = mean_std or (None, None)
+    x, y = first_test_batch(data, args.batch, (C, H, W), mean, std)
     return x, y, data, f"{source} 0..{len(y) - 1}"
 
 

@@ -92,7 +92,7 @@ def check_op(name, size, seed):
 
 
 def check_zoo_model(args):
-    from minicnn.data import Batches, load_bundled
+    from minicnn.data import first_test_batch, load_bundled
     recipe = recipes.get(args.target, "cpu")
     options = {**recipe.build, **dict(args.option)}
     in_channels, image_hw = (args.input[0], args.input[1:]) if args.input else (1, None)
@@ -101,10 +101,8 @@ def check_zoo_model(args):
                          input_size=image_hw or recipe.input_size, **options)
     model = to_float64(model)
     C, H, W = args.input or model.default_input_size
-    data = load_bundled()
-    x, y = next(iter(Batches(data.test_x[:args.batch], data.test_y[:args.batch], args.batch,
-                             data.mean, data.std, size=(H, W))))
-    x = np.repeat(x, C, axis=1).astype(np.float64)  # grey images on every channel
+    x, y = first_test_batch(load_bundled(), args.batch, (C, H, W))  # grey on every channel
+    x = x.astype(np.float64)
     print(f"gradcheck {args.target} in float64 on {len(y)} bundled Fashion-MNIST images "
           f"{(C, H, W)};\nper tensor: the {args.samples} largest and {args.samples} random "
           f"gradient elements; end to end: one random direction")

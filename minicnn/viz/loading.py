@@ -69,13 +69,6 @@ def sample_batch(input_size, n=16, config=None):
     With a checkpoint's config, its dataset's mean/std are used; a colour model gets the grey
     image in every channel (good enough to look at gradients, not to judge accuracy).
     """
-    from minicnn.data import Batches, load_bundled
-    data = load_bundled()
-    C, H, W = input_size
-    mean = config.mean if config else data.mean
-    std = config.std if config else data.std
-    images = np.repeat(data.test_x[:n], C, axis=1) if C != 1 else data.test_x[:n]
-    if len(mean) != C:
-        mean, std = (mean[0],) * C, (std[0],) * C
-    x, y = next(iter(Batches(images, data.test_y[:n], n, mean, std, size=(H, W))))
-    return x, y
+    from minicnn.data import first_test_batch, load_bundled
+    return first_test_batch(load_bundled(), n, input_size, config.mean if config else None,
+                            config.std if config else None)
