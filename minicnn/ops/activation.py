@@ -1,5 +1,5 @@
 """Elementwise nonlinearities: ReLU, sigmoid, tanh."""
-from minicnn import backend
+from minicnn import backend, kernels
 from minicnn.core import Function
 
 
@@ -8,13 +8,11 @@ class ReLU(Function):
     name = "relu"
 
     def forward(self, x):
-        xp = backend.get_array_module(x)
-        self.blocked = x <= 0  # NaN is not <= 0: its gradient passes, as in torch
-        return xp.maximum(x, 0).astype(x.dtype, copy=False)  # maximum propagates NaN
+        y, self.blocked = kernels.relu_forward(x)  # blocked = x <= 0, False for NaN
+        return y
 
     def backward(self, gy):
-        return backend.get_array_module(gy).where(self.blocked, 0, gy).astype(gy.dtype,
-                                                                              copy=False)
+        return kernels.relu_backward(gy, self.blocked)
 
 
 def relu(x):
