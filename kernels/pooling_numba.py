@@ -5,32 +5,66 @@ from numba import njit, prange
 from minicnn.kernels.windows_numba import output_size
 
 
+def _window_taps(o, S, P, K, size):
+    """The taps [first, last) of window o (along one axis) that lie inside the input:
+    0 <= o*S - P + k < size. Padding taps are left out rather than tested one by one."""
+    start = o * S - P
+    return max(0, -start), min(K, size - start)
+
+
+_window_taps_jit = njit(inline="always")(_window_taps)
+
+
 def _max_pool_forward(x, KH, KW, SH, SW, PT, PL, y, argmax):
+    """y, argmax (N, C, OH, OW): each window's maximum and its flat tap i * KW + j."""
     N, C, H, W = x.shape
     OH, OW = y.shape[2:]
-    for n in prange(N):
-        for c in range(C):
-            for oh in range(OH):
-                for ow in range(OW):
-                    best = -np.inf
-                    # the window's first real input, not padding: where an all -inf window's
-                    # gradient goes (torch's rule)
-                    best_k = max(0, PT - oh * SH) * KW + max(0, PL - ow * SW)
-                    for i in range(KH):
-                        h = oh * SH - PT + i
-                        if h < 0 or h >= H:
-                            continue
-                        for j in range(KW):
-                            w = ow * SW - PL + j
-                            if w < 0 or w >= W:
-                                continue
-                            value = x[n, c, h, w]
-                            # the first NaN wins and stays (NaN > best is always False)
-                            if value > best or (value != value and best == best):
-                                best = value
-                                best_k = i * KW + j
-                    y[n, c, oh, ow] = best
-                    argmax[n, c, oh, ow] = best_k
+    for plane in prange(N * C):  # each (n, c) writes only y[n, c]
+        n, c = plane // C, plane % C
+        x_plane = x[n, c]
+        for oh in range(OH):
+            h = oh * SH - PT
+            i_first, i_last = _window_taps_jit(oh, SH, PT, KH, H)
+            for ow in range(OW):
+                w = ow * SW - PL
+                j_first, j_last = _window_taps_jit(ow, SW, PL, KW, W)
+                # start from the first real input: an all -inf window routes its gradient
+                # there (torch's rule), never into the padding
+                best_k = i_first * KW + j_first
+                best = -np.inf
+                if i_first < i_last and j_first < j_last:
+                    best = x_plane[h + i_first, w + j_first]
+                for i in range(i_first, i_last):
+                    row = x_plane[h + i]
+                    for j in range(j_first, j_last):
+                        value = row[w + j]
+                        # larger, or the first NaN (NaN <= best is False); a NaN best stays
+                        if not value <= best and best == best:
+                            best = value
+                            best_k = i * KW + j
+                y[n, c, oh, ow] = best
+                argmax[n, c, oh, ow] = best_k
+
+
+def _max_pool_2x2_forward(x, y, argmax):
+    """The 2x2 stride-2 unpadded case (LeNet-5, VGG) of `_max_pool_forward`: a constant window
+    lets LLVM unroll it and pick with conditional moves, where the general loop's
+    data-dependent branches mispredict on every other tap (measured 3-6x faster)."""
+    N, C = x.shape[:2]
+    OH, OW = y.shape[2:]
+    for plane in prange(N * C):
+        n, c = plane // C, plane % C
+        for oh in range(OH):
+            for ow in range(OW):
+                best = x[n, c, 2 * oh, 2 * ow]
+                best_k = 0
+                for k in range(1, 4):  # taps (0, 1), (1, 0), (1, 1)
+                    value = x[n, c, 2 * oh + k // 2, 2 * ow + k % 2]
+                    if not value <= best and best == best:
+                        best = value
+                        best_k = k
+                y[n, c, oh, ow] = best
+                argmax[n, c, oh, ow] = best_k
 
 
 def _max_pool_backward(gy, argmax, KW, SH, SW, PT, PL, gx):
@@ -46,6 +80,7 @@ def _max_pool_backward(gy, argmax, KW, SH, SW, PT, PL, gx):
 
 
 _max_pool_forward_jit = njit(parallel=True, cache=True)(_max_pool_forward)
+_max_pool_2x2_forward_jit = njit(parallel=True, cache=True)(_max_pool_2x2_forward)
 _max_pool_backward_jit = njit(parallel=True, cache=True)(_max_pool_backward)
 
 
@@ -55,7 +90,11 @@ def max_pool_forward(x, KH, KW, SH, SW, pads):
     OH, OW = output_size(x.shape, KH, KW, SH, SW, pads)
     y = np.empty((N, C, OH, OW), dtype=x.dtype)
     argmax = np.empty((N, C, OH, OW), dtype=np.int64)
-    _max_pool_forward_jit(np.ascontiguousarray(x), KH, KW, SH, SW, pads[0], pads[2], y, argmax)
+    x = np.ascontiguousarray(x)
+    if (KH, KW, SH, SW) == (2, 2, 2, 2) and not any(pads):
+        _max_pool_2x2_forward_jit(x, y, argmax)
+    else:
+        _max_pool_forward_jit(x, KH, KW, SH, SW, pads[0], pads[2], y, argmax)
     return y, argmax
 
 
