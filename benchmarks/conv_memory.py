@@ -1,10 +1,11 @@
 """Peak extra memory of conv2d forward + backward, measured with tracemalloc.
 
-    python benchmarks/conv_memory.py [--shape 64,64,56,56] [--kernel 3]
+    python benchmarks/conv_memory.py [--shape 64,64,56,56] [--kernel 3] [--no-winograd]
 
 NumPy reports its allocations to tracemalloc, so the peak seen while a forward and a backward
 run, minus what was allocated before (input, weight, upstream gradient), is the conv's extra
-memory: the im2col buffer, the output, and the gradients.
+memory: the im2col buffer (or, for a 3x3 stride-1 layer on the CPU, Winograd's transformed
+input and output), the output, and the gradients. --no-winograd measures the im2col path.
 """
 import argparse
 import tracemalloc
@@ -14,6 +15,7 @@ import numpy as np
 import minicnn
 import minicnn.functional as F
 from minicnn.kernels import workspace
+from minicnn.ops.conv import Conv2d
 
 
 def measure(shape, kernel, out_channels):
@@ -42,11 +44,17 @@ def main():
     parser.add_argument("--shape", default="64,64,56,56", help="N,C,H,W of the input")
     parser.add_argument("--kernel", type=int, default=3)
     parser.add_argument("--out-channels", type=int, default=64)
+    parser.add_argument("--no-winograd", action="store_true",
+                        help="measure the im2col path of a 3x3 stride-1 layer")
     args = parser.parse_args()
+    if args.no_winograd:
+        Conv2d.WINOGRAD_MIN_CHANNELS = 10**9
     shape = tuple(int(s) for s in args.shape.split(","))
     input_mb, peak_mb, col_mb = measure(shape, args.kernel, args.out_channels)
     print(f"input {shape} float32: {input_mb:.1f} MB; im2col buffer {col_mb:.1f} MB "
           f"({col_mb / input_mb:.1f}x input)")
+    winograd = args.kernel == 3 and shape[1] >= Conv2d.WINOGRAD_MIN_CHANNELS
+    print("path:", "Winograd F(2x2, 3x3)" if winograd else "im2col")
     print(f"peak extra memory of forward+backward: {peak_mb:.1f} MB "
           f"({peak_mb / input_mb:.1f}x input, {peak_mb / col_mb:.2f}x col)")
 

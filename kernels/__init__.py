@@ -3,15 +3,20 @@
 These functions take and return plain backend arrays (NumPy or CuPy) and know nothing of
 autograd. Each fast version sits beside a plain reference it is tested against:
 
+    activation.py     reference ReLU forward (with its mask) and backward (NumPy or CuPy)
+    activation_numba.py  the same, one parallel pass each, for NumPy arrays
     windows.py        reference im2col / col2im / window_view / fold (NumPy or CuPy)
     windows_numba.py  numba im2col / col2im for NumPy arrays
     pooling.py        reference max / avg pooling kernels (NumPy or CuPy)
     pooling_numba.py  numba max pooling for NumPy arrays
     workspace.py      one reusable scratch buffer for conv2d's col and gcol matrices
+    memory.py         keeps freed arrays' memory in the process (glibc malloc thresholds)
     batchnorm.py      reference batch-norm statistics, forward and backward (NumPy or CuPy)
     batchnorm_numba.py  the same, two passes over memory, for NumPy arrays
     grouped.py        reference direct grouped convolution (einsum over the window view)
     grouped_numba.py  numba direct grouped / depthwise convolution for NumPy arrays
+    winograd.py       reference Winograd F(2x2, 3x3) transforms (einsum over 4x4 tiles)
+    winograd_numba.py the tile transforms as additions, for NumPy arrays
     cuda.py, cuda_src/  CUDA C kernels for CuPy arrays (compiled by CuPy on first use)
 
 The functions below pick the numba version for NumPy arrays, the CUDA kernels for CuPy arrays,
@@ -23,6 +28,10 @@ every core by default. numba uses the workqueue layer (see below); MINICNN_NUM_T
 caps numba at k threads, e.g. on a machine shared with other jobs; OpenBLAS reads
 OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS) when NumPy is first imported, so set both before
 starting Python to cap the whole process.
+
+Memory. Importing this module raises glibc's malloc thresholds so that freed feature maps are
+reused instead of page-faulting fresh memory every step (`memory.py`; MINICNN_MALLOC=system
+opts out).
 """
 import os
 import warnings
@@ -30,8 +39,20 @@ import warnings
 import numpy as np
 
 from minicnn import backend
-from minicnn.kernels import batchnorm, cuda, grouped, pooling, windows, workspace
+from minicnn.kernels import (
+    activation,
+    batchnorm,
+    cuda,
+    grouped,
+    memory,
+    pooling,
+    windows,
+    winograd,
+    workspace,
+)
 from minicnn.kernels.windows import conv_output_size, fold, pad_input, window_view
+
+memory.keep_freed_memory()
 
 try:
     import numba
@@ -45,15 +66,26 @@ try:
     elif _threads:
         warnings.warn(f"MINICNN_NUM_THREADS={_threads!r} is not a thread count from 1 to "
                       f"{numba.config.NUMBA_NUM_THREADS}; using every core")
-    from minicnn.kernels import batchnorm_numba, grouped_numba, pooling_numba, windows_numba
+    from minicnn.kernels import (
+        activation_numba,
+        batchnorm_numba,
+        grouped_numba,
+        pooling_numba,
+        windows_numba,
+        winograd_numba,
+    )
 except ImportError:  # numba missing or broken: the references still work
-    batchnorm_numba = grouped_numba = pooling_numba = windows_numba = None
+    activation_numba = batchnorm_numba = grouped_numba = pooling_numba = None
+    windows_numba = winograd_numba = None
 
 __all__ = ["im2col", "col2im", "max_pool_forward", "max_pool_backward", "avg_pool_forward",
            "avg_pool_backward", "conv_output_size", "fold", "pad_input", "window_view",
            "grouped_conv_forward", "grouped_conv_backward_input",
            "grouped_conv_backward_weight", "matmul", "batch_norm_stats", "batch_norm_forward",
-           "batch_norm_backward", "use_numba"]
+           "batch_norm_backward", "relu_forward", "relu_backward", "winograd_weight_transform",
+           "winograd_weight_grad_transform", "winograd_input_transform",
+           "winograd_output_transform", "winograd_output_grad_transform",
+           "winograd_input_grad_transform", "use_numba"]
 
 
 def use_numba(array):
@@ -104,6 +136,18 @@ def col2im(col, x_shape, KH, KW, SH, SW, pads):
         return cuda.col2im(col, x_shape, KH, KW, SH, SW, pads)
     impl = windows_numba if use_numba(col) else windows
     return impl.col2im(col, x_shape, KH, KW, SH, SW, pads)
+
+
+def relu_forward(x):
+    """x (any shape) -> (y, blocked): max(x, 0) and the mask x <= 0; see `activation.py`."""
+    impl = activation_numba if use_numba(x) else activation
+    return impl.relu_forward(x)
+
+
+def relu_backward(gy, blocked):
+    """gy, blocked (same shape) -> gx: gy with the blocked entries set to 0."""
+    impl = activation_numba if use_numba(gy) else activation
+    return impl.relu_backward(gy, blocked)
 
 
 def max_pool_forward(x, KH, KW, SH, SW, pads):
@@ -168,3 +212,38 @@ def batch_norm_backward(gy, xhat, inv_std, gamma=None, training=True):
     """(gx, ggamma, gbeta) of batch normalisation; see batchnorm.py for the formulas."""
     impl = batchnorm_numba if use_numba(gy) else batchnorm
     return impl.batch_norm_backward(gy, xhat, inv_std, gamma, training)
+
+
+# ----- Winograd F(2x2, 3x3) (kernels/winograd.py); T = N * ceil(OH/2) * ceil(OW/2) tiles -----
+winograd_weight_transform = winograd.weight_transform          # (OC, C, 3, 3) -> (16, OC, C)
+winograd_weight_grad_transform = winograd.weight_grad_transform  # (16, OC, C) -> (OC, C, 3, 3)
+
+
+def winograd_input_transform(x, pads, scratch=False):
+    """x (N, C, H, W) -> V (16, C, T). scratch=True (numba path only) fills the shared
+    `workspace` buffer instead of a new array (valid until the next scratch request)."""
+    if not use_numba(x):
+        return winograd.input_transform(x, pads)
+    out = None
+    if scratch:
+        TH, TW = winograd.input_tiles(x.shape, pads)
+        out = workspace.take((16, x.shape[1], x.shape[0] * TH * TW), x.dtype)
+    return winograd_numba.input_transform(x, pads, out)
+
+
+def winograd_output_transform(M, N, OH, OW, b=None):
+    """M (16, OC, T) -> y (N, OC, OH, OW), plus the bias b (OC,) when given."""
+    impl = winograd_numba if use_numba(M) else winograd
+    return impl.output_transform(M, N, OH, OW, b)
+
+
+def winograd_output_grad_transform(gy):
+    """gy (N, OC, OH, OW) -> gM (16, OC, T)."""
+    impl = winograd_numba if use_numba(gy) else winograd
+    return impl.output_grad_transform(gy)
+
+
+def winograd_input_grad_transform(gV, x_shape, pads):
+    """gV (16, C, T) -> gx (N, C, H, W), the overlapping tiles added."""
+    impl = winograd_numba if use_numba(gV) else winograd
+    return impl.input_grad_transform(gV, x_shape, pads)

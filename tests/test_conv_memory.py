@@ -9,6 +9,7 @@ import re
 import tracemalloc
 
 import numpy as np
+import pytest
 
 import minicnn
 import minicnn.functional as F
@@ -42,7 +43,14 @@ def _layer(rng):
     return x, w, col_bytes, map_bytes
 
 
-def test_conv2d_forward_backward_peak_holds_one_large_col_buffer(kernels, monkeypatch):
+@pytest.fixture
+def im2col_path(monkeypatch):
+    """These tests are about the im2col path: keep this 3x3 layer off the Winograd path."""
+    monkeypatch.setattr(Conv2d, "WINOGRAD_MIN_CHANNELS", 10**9)
+
+
+def test_conv2d_forward_backward_peak_holds_one_large_col_buffer(kernels, monkeypatch,
+                                                                 im2col_path):
     x, w, col_bytes, map_bytes = _layer(np.random.default_rng(0))
     monkeypatch.setattr(Conv2d, "KEEP_COL_BYTES", col_bytes - 1)  # this col counts as large
     peak = _peak_bytes_of_forward_and_backward(x, w)
@@ -51,7 +59,7 @@ def test_conv2d_forward_backward_peak_holds_one_large_col_buffer(kernels, monkey
         f"peak {peak / 1e6:.2f} MB, col {col_bytes / 1e6:.2f} MB, map {map_bytes / 1e6:.2f} MB")
 
 
-def test_a_small_col_is_kept_for_backward_not_rebuilt(kernels, monkeypatch):
+def test_a_small_col_is_kept_for_backward_not_rebuilt(kernels, monkeypatch, im2col_path):
     x, w, col_bytes, map_bytes = _layer(np.random.default_rng(0))
     assert col_bytes <= Conv2d.KEEP_COL_BYTES
     builds = []
@@ -61,6 +69,24 @@ def test_a_small_col_is_kept_for_backward_not_rebuilt(kernels, monkeypatch):
     peak = _peak_bytes_of_forward_and_backward(x, w)
     assert builds == [{"scratch": False}]  # built once, in forward, as its own array
     assert peak <= 2 * col_bytes + 6 * map_bytes  # col and gcol, never a third copy
+
+
+def test_winograd_peak_holds_one_transformed_input_and_one_transformed_output(monkeypatch):
+    """The Winograd path (numba only): V or gV (16, C, T) in the scratch buffer, plus M or gM
+    (16, OC, T), never two of either; a kept V would add another (16, C, T)."""
+    x, w, _, map_bytes = _layer(np.random.default_rng(0))
+    N, C, H, W = x.shape
+    tiles = N * ((H + 1) // 2) * ((W + 1) // 2)
+    V_bytes, M_bytes = 16 * C * tiles * 4, 16 * w.shape[0] * tiles * 4
+    monkeypatch.setattr(Conv2d, "KEEP_COL_BYTES", V_bytes - 1)  # this V counts as large
+    calls = []
+    real_forward = minicnn.ops.conv.conv_winograd.forward
+    monkeypatch.setattr(minicnn.ops.conv.conv_winograd, "forward",
+                        lambda *a: calls.append(1) or real_forward(*a))
+    peak = _peak_bytes_of_forward_and_backward(x, w)
+    assert calls == [1]  # this layer did take the Winograd path
+    assert peak <= V_bytes + M_bytes + 6 * map_bytes, (
+        f"peak {peak / 1e6:.2f} MB, V {V_bytes / 1e6:.2f} MB, M {M_bytes / 1e6:.2f} MB")
 
 
 def test_conv2d_docstring_states_the_measured_peak_for_the_reference_layer():

@@ -139,3 +139,61 @@ def test_batch_norm_numba_float32_statistics_stay_accurate():
     x64 = x.astype(np.float64)
     np.testing.assert_allclose(var, x64.var(axis=(0, 2, 3)), rtol=1e-5)
     np.testing.assert_allclose(mean, x64.mean(axis=(0, 2, 3)), rtol=1e-7)
+
+
+def _with_specials(x):
+    """x with NaN, +-inf, zeros and a repeated value sprinkled in (ties and NaN rules)."""
+    x = x.copy()
+    x.flat[::7], x.flat[3::11], x.flat[5::13] = np.nan, -np.inf, np.inf
+    x.flat[2::17], x.flat[1::19] = 0.0, x.flat[0]
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_numba_matches_reference(dtype):
+    from minicnn.kernels import activation, activation_numba
+    rng = np.random.default_rng(6)
+    x = _with_specials(rng.standard_normal((3, 4, 5, 6))).astype(dtype)
+    y, blocked = activation_numba.relu_forward(x)
+    y_ref, blocked_ref = activation.relu_forward(x)
+    np.testing.assert_array_equal(y, y_ref)  # NaN where x is NaN, in both
+    np.testing.assert_array_equal(blocked, blocked_ref)
+    assert y.dtype == dtype and blocked.dtype == np.bool_
+    gy = _with_specials(rng.standard_normal(x.shape)).astype(dtype)
+    np.testing.assert_array_equal(activation_numba.relu_backward(gy, blocked),
+                                  activation.relu_backward(gy, blocked_ref))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8, 6), (1, 2, 7, 5), (3, 1, 2, 2)])
+def test_max_pool_2x2_fast_path_matches_reference(shape):
+    """The unrolled 2x2 stride-2 kernel: odd sizes drop the last row/column, NaN and ties."""
+    from minicnn.kernels import pooling, pooling_numba
+    x = _with_specials(np.random.default_rng(7).standard_normal(shape))
+    y, argmax = pooling_numba.max_pool_forward(x, 2, 2, 2, 2, (0, 0, 0, 0))
+    y_ref, argmax_ref = pooling.max_pool_forward(x, 2, 2, 2, 2, (0, 0, 0, 0))
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(argmax, argmax_ref)
+
+
+def test_glibc_keeps_freed_memory_unless_told_not_to():
+    """Importing minicnn.kernels sets malloc's thresholds (glibc); MINICNN_MALLOC=system not."""
+    import platform
+    import subprocess
+    import sys
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("the malloc thresholds are glibc's")
+    # 40 MB: above the largest threshold glibc would pick by itself (32 MB)
+    code = ("import resource, numpy as np, minicnn.kernels\n"
+            "np.ones(40 * 2**20, np.uint8)\n"
+            "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+            "for _ in range(5): np.ones(40 * 2**20, np.uint8)\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)")
+    faults = {}
+    for setting in ("", "system"):
+        env = dict(__import__("os").environ, MINICNN_MALLOC=setting)
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True, check=True)
+        faults[setting] = int(done.stdout)
+    # 5 fresh 40 MB arrays fault in every page when mmapped (hundreds of faults each even with
+    # NumPy's huge-page hint), and none when the heap's freed block is reused
+    assert faults[""] < 100 and faults["system"] > 1000, faults

@@ -3,6 +3,7 @@ from minicnn import backend, kernels
 from minicnn.core import Function
 from minicnn.errors import ShapeError
 from minicnn.kernels import col2im, conv_output_size, im2col
+from minicnn.ops import conv_winograd
 from minicnn.ops.utils import as_int, check_nchw, check_window_fits, padding4, pair
 
 
@@ -16,10 +17,14 @@ class Conv2d(Function):
         backward: gW_g = gy_g @ col_g^T,  gcol_g = W_g^T @ gy_g,  gx = col2im(gcol)
     With few channels per group (depthwise: one) on the CPU the products are too thin for BLAS
     and col is mostly overhead: a direct loop (kernels/grouped_numba.py) is used instead.
+    A 3x3 stride-1 convolution of one group with at least WINOGRAD_MIN_CHANNELS inputs takes
+    the Winograd F(2x2, 3x3) path on the CPU (ops/conv_winograd.py): 2.25x fewer
+    multiplications in its products.
     """
     name = "conv2d"
     DIRECT_MAX_GROUP_CHANNELS = 4  # groups of at most this many input channels loop directly
     KEEP_COL_BYTES = 32 * 2**20    # a col up to this size is kept for backward, not rebuilt
+    WINOGRAD_MIN_CHANNELS = 16     # fewer input channels: products too thin for the transforms
 
     def __init__(self, stride, padding, groups):
         self.SH, self.SW = pair(stride, self.name, "stride")
@@ -39,6 +44,10 @@ class Conv2d(Function):
         if self.direct:
             y = kernels.grouped_conv_forward(x, W, self.SH, self.SW, self.pads)
             return y if b is None else y + b.reshape(1, OC, 1, 1).astype(y.dtype)
+        self.winograd = self._takes_winograd(x, W)
+        if self.winograd:
+            y, self.U, self.V = conv_winograd.forward(x, W, b, self.pads, self.KEEP_COL_BYTES)
+            return y
         # col (C*KH*KW, N*OH*OW): a small one is kept for backward; a large one lives in the
         # shared scratch buffer (kernels/workspace.py) and backward rebuilds it from x
         keep = C * KH * KW * N * OH * OW * x.itemsize <= self.KEEP_COL_BYTES
@@ -58,6 +67,10 @@ class Conv2d(Function):
     def backward(self, gy):
         if self.direct:
             return self._direct_backward(gy)
+        if self.winograd:
+            gx, gW = conv_winograd.backward(gy, self.x, self.U, self.V, self.pads,
+                                            self.needs_input_grad[0])
+            return gx, gW, gy.sum(axis=(0, 2, 3)) if self.has_bias else None
         xp = backend.get_array_module(gy)
         N, OC, OH, OW = gy.shape
         gy_rows = xp.ascontiguousarray(gy.reshape(N, OC, OH * OW).transpose(1, 0, 2))
@@ -92,6 +105,10 @@ class Conv2d(Function):
         gcol = gcol.reshape(gcol.shape[0] * gcol.shape[1], gcol.shape[2])  # (C*KH*KW, N*OH*OW)
         KH, KW = self.W.shape[2:]
         return col2im(gcol, self.x.shape, KH, KW, self.SH, self.SW, self.pads)
+
+    def _takes_winograd(self, x, W):
+        return (W.shape[2:] == (3, 3) and (self.SH, self.SW) == (1, 1) and self.groups == 1
+                and x.shape[1] >= self.WINOGRAD_MIN_CHANNELS and kernels.use_numba(x))
 
     def _grouped(self, rows):
         """(G*R, M) -> (G, R, M): the groups' blocks of rows, a view."""
@@ -138,9 +155,11 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1):
     rebuilds col for the weight gradient and frees it before building gcol (the same size), so
     a network holds one col at a time, not one per layer. On the CPU col and gcol share one
     scratch buffer (kernels/workspace.py) that stays allocated between calls. Measured with
-    tracemalloc (`python benchmarks/conv_memory.py`): for x (64, 64, 56, 56) float32
-    (51.4 MB), a 3x3 kernel, padding 1 and 64 output channels, col is 462.4 MB and the peak
-    extra memory of forward+backward is 616.7 MB (12.0x the input: col or gcol, plus
-    output-sized buffers).
+    tracemalloc (`python benchmarks/conv_memory.py --no-winograd`): for x (64, 64, 56, 56)
+    float32 (51.4 MB), a 3x3 kernel, padding 1 and 64 output channels, col is 462.4 MB and the
+    peak extra memory of forward+backward is 616.7 MB (12.0x the input: col or gcol, plus
+    output-sized buffers). On the CPU that layer takes the Winograd path, whose transformed
+    input and output are 4x the input and output: peak 514.5 MB (10.0x the input;
+    `python benchmarks/conv_memory.py`).
     """
     return Conv2d(stride, padding, groups)(x, weight, bias)

@@ -1,0 +1,114 @@
+"""Winograd F(2x2, 3x3): the reference transforms compute the convolution, the numba transforms
+match the reference, and conv2d's Winograd path keeps its gradients (float64, central
+differences, random upstream gradient) and its float32 accuracy."""
+import numpy as np
+import pytest
+
+import minicnn
+import minicnn.functional as F
+from minicnn.gradcheck import gradcheck
+from minicnn.kernels import winograd, winograd_numba
+from minicnn.ops.conv import Conv2d
+
+# (x shape, output channels, pads (PT, PB, PL, PR)): odd and even sizes, a single tile,
+# asymmetric pads (TensorFlow's 'same'), no padding
+CASES = [((2, 3, 7, 6), 4, (1, 1, 1, 1)),
+         ((1, 2, 5, 5), 3, (0, 0, 0, 0)),
+         ((2, 3, 8, 9), 2, (2, 0, 1, 2)),
+         ((1, 1, 3, 4), 2, (0, 1, 0, 0)),
+         ((3, 2, 4, 4), 5, (0, 1, 0, 1))]
+
+
+def _im2col_conv(x, W, pads):
+    """The same convolution through the im2col path (float64)."""
+    conv = Conv2d(1, ((pads[0], pads[1]), (pads[2], pads[3])), 1)
+    conv.WINOGRAD_MIN_CHANNELS = 10**9
+    return conv.forward(x, W)
+
+
+@pytest.mark.parametrize("x_shape, OC, pads", CASES)
+def test_reference_transforms_compute_the_convolution(x_shape, OC, pads):
+    rng = np.random.default_rng(0)
+    x, W = rng.standard_normal(x_shape), rng.standard_normal((OC, x_shape[1], 3, 3))
+    y_ref = _im2col_conv(x, W, pads)
+    M = winograd.weight_transform(W) @ winograd.input_transform(x, pads)
+    y = winograd.output_transform(M, x_shape[0], *y_ref.shape[2:])
+    np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("x_shape, OC, pads", CASES)
+def test_backward_transforms_are_the_adjoints(x_shape, OC, pads):
+    """<T a, b> = <a, T* b> for each transform T and its backward T*, with random a, b."""
+    rng = np.random.default_rng(1)
+    x, W = rng.standard_normal(x_shape), rng.standard_normal((OC, x_shape[1], 3, 3))
+    V, U = winograd.input_transform(x, pads), winograd.weight_transform(W)
+    gV, gU = rng.standard_normal(V.shape), rng.standard_normal(U.shape)
+    assert np.isclose(np.vdot(V, gV), np.vdot(x, winograd.input_grad_transform(gV, x_shape, pads)))
+    assert np.isclose(np.vdot(U, gU), np.vdot(W, winograd.weight_grad_transform(gU)))
+    OH, OW = _im2col_conv(x, W, pads).shape[2:]
+    M = rng.standard_normal((16, OC, V.shape[2]))
+    gy = rng.standard_normal((x_shape[0], OC, OH, OW))
+    y = winograd.output_transform(M, x_shape[0], OH, OW)
+    assert np.isclose(np.vdot(y, gy), np.vdot(M, winograd.output_grad_transform(gy)))
+
+
+@pytest.mark.parametrize("x_shape, OC, pads", CASES)
+def test_numba_transforms_match_reference(x_shape, OC, pads):
+    rng = np.random.default_rng(2)
+    x, b = rng.standard_normal(x_shape), rng.standard_normal(OC)
+    V = winograd.input_transform(x, pads)
+    np.testing.assert_allclose(winograd_numba.input_transform(x, pads), V, rtol=1e-13,
+                               atol=1e-13)
+    TH, TW = winograd.input_tiles(x_shape, pads)
+    OH, OW = x_shape[2] + pads[0] + pads[1] - 2, x_shape[3] + pads[2] + pads[3] - 2
+    M = rng.standard_normal((16, OC, x_shape[0] * TH * TW))
+    np.testing.assert_allclose(winograd_numba.output_transform(M, x_shape[0], OH, OW, b),
+                               winograd.output_transform(M, x_shape[0], OH, OW, b),
+                               rtol=1e-13, atol=1e-13)
+    gy = rng.standard_normal((x_shape[0], OC, OH, OW))
+    np.testing.assert_allclose(winograd_numba.output_grad_transform(gy),
+                               winograd.output_grad_transform(gy), rtol=1e-13, atol=1e-13)
+    gV = rng.standard_normal(V.shape)
+    np.testing.assert_allclose(winograd_numba.input_grad_transform(gV, x_shape, pads),
+                               winograd.input_grad_transform(gV, x_shape, pads), rtol=1e-13,
+                               atol=1e-13)
+
+
+def _winograd_layer(monkeypatch):
+    """Let conv2d take the Winograd path for small test layers, and count that it does."""
+    monkeypatch.setattr(Conv2d, "WINOGRAD_MIN_CHANNELS", 1)
+    calls = []
+    real = minicnn.ops.conv_winograd.forward
+    monkeypatch.setattr(minicnn.ops.conv_winograd, "forward",
+                        lambda *a: calls.append(a[0].shape) or real(*a))
+    return calls
+
+
+@pytest.mark.parametrize("keep", [True, False], ids=["V kept", "V rebuilt"])
+@pytest.mark.parametrize("padding", [1, 0, ((2, 0), (1, 2))])
+def test_conv2d_winograd_gradcheck(monkeypatch, padding, keep):
+    calls = _winograd_layer(monkeypatch)
+    if not keep:
+        monkeypatch.setattr(Conv2d, "KEEP_COL_BYTES", 0)  # V goes to the scratch buffer
+    rng = np.random.default_rng(3)
+    x = minicnn.Tensor(rng.standard_normal((2, 3, 6, 5)), requires_grad=True)
+    w = minicnn.Tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+    b = minicnn.Tensor(rng.standard_normal(4), requires_grad=True)
+    reports = gradcheck(lambda x, w, b: F.conv2d(x, w, b, 1, padding), [x, w, b],
+                        atol=1e-7, rtol=1e-6)
+    assert len(reports) == 3 and all(r["passed"] for r in reports)
+    assert calls  # the Winograd path ran
+
+
+def test_conv2d_winograd_float32_stays_close_to_float64(monkeypatch):
+    """Winograd's transforms add rounding; on a ResNet-like layer float32 stays within 1e-5
+    (relative to the output's scale) of the exact float64 convolution."""
+    calls = _winograd_layer(monkeypatch)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((4, 64, 16, 16))
+    W = rng.standard_normal((32, 64, 3, 3)) / np.sqrt(64 * 9)  # He-like scale
+    exact = _im2col_conv(x, W, (1, 1, 1, 1))
+    got = F.conv2d(minicnn.Tensor(x.astype(np.float32)), minicnn.Tensor(W.astype(np.float32)),
+                   padding=1).data
+    assert calls and got.dtype == np.float32
+    assert np.abs(got - exact).max() <= 1e-5 * np.abs(exact).max()
