@@ -89,7 +89,7 @@ def _winograd_layer(monkeypatch):
 def test_conv2d_winograd_gradcheck(monkeypatch, padding, keep):
     calls = _winograd_layer(monkeypatch)
     if not keep:
-        monkeypatch.setattr(Conv2d, "KEEP_COL_BYTES", 0)  # V goes to the scratch buffer
+        monkeypatch.setattr(Conv2d, "KEEP_V_BYTES", 0)  # V goes to the scratch buffer
     rng = np.random.default_rng(3)
     x = minicnn.Tensor(rng.standard_normal((2, 3, 6, 5)), requires_grad=True)
     w = minicnn.Tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)

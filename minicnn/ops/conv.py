@@ -25,6 +25,7 @@ class Conv2d(Function):
     DIRECT_MAX_GROUP_CHANNELS = 4  # groups of at most this many input channels loop directly
     KEEP_COL_BYTES = 32 * 2**20    # a col up to this size is kept for backward, not rebuilt
     WINOGRAD_MIN_CHANNELS = 16     # fewer input channels: products too thin for the transforms
+    KEEP_V_BYTES = 4 * 2**20       # Winograd's V up to this size is kept; rebuilding is cheap
 
     def __init__(self, stride, padding, groups):
         self.SH, self.SW = pair(stride, self.name, "stride")
@@ -46,7 +47,7 @@ class Conv2d(Function):
             return y if b is None else y + b.reshape(1, OC, 1, 1).astype(y.dtype)
         self.winograd = self._takes_winograd(x, W)
         if self.winograd:
-            y, self.U, self.V = conv_winograd.forward(x, W, b, self.pads, self.KEEP_COL_BYTES)
+            y, self.V = conv_winograd.forward(x, W, b, self.pads, self.KEEP_V_BYTES)
             return y
         # col (C*KH*KW, N*OH*OW): a small one is kept for backward; a large one lives in the
         # shared scratch buffer (kernels/workspace.py) and backward rebuilds it from x
@@ -68,7 +69,7 @@ class Conv2d(Function):
         if self.direct:
             return self._direct_backward(gy)
         if self.winograd:
-            gx, gW = conv_winograd.backward(gy, self.x, self.U, self.V, self.pads,
+            gx, gW = conv_winograd.backward(gy, self.x, self.W, self.V, self.pads,
                                             self.needs_input_grad[0])
             return gx, gW, gy.sum(axis=(0, 2, 3)) if self.has_bias else None
         xp = backend.get_array_module(gy)

@@ -16,9 +16,9 @@ from minicnn import kernels
 
 
 def forward(x, W, b, pads, keep_bytes):
-    """x (N, C, H, W), W (OC, C, 3, 3), b (OC,) or None -> (y (N, OC, OH, OW), U, V).
+    """x (N, C, H, W), W (OC, C, 3, 3), b (OC,) or None -> (y (N, OC, OH, OW), V).
 
-    U (16, OC, C) and V (16, C, T) are for `backward`; V is None when it was too large to keep.
+    V (16, C, T) is for `backward`, or None when it was too large to keep.
     """
     N, _, H, Wd = x.shape
     OH, OW = H + pads[0] + pads[1] - 2, Wd + pads[2] + pads[3] - 2
@@ -27,11 +27,11 @@ def forward(x, W, b, pads, keep_bytes):
     V = kernels.winograd_input_transform(x, pads, scratch=not keep)  # (16, C, T)
     M = kernels.matmul(U, V)                                  # (16, OC, T)
     y = kernels.winograd_output_transform(M, N, OH, OW, b)
-    return y, U, V if keep else None
+    return y, V if keep else None
 
 
-def backward(gy, x, U, V, pads, need_gx):
-    """gy (N, OC, OH, OW) and forward's x, U, V -> (gx (N, C, H, W) or None, gW)."""
+def backward(gy, x, W, V, pads, need_gx):
+    """gy (N, OC, OH, OW) and forward's x, W, V -> (gx (N, C, H, W) or None, gW)."""
     gM = kernels.winograd_output_grad_transform(gy)           # (16, OC, T)
     if V is None:
         V = kernels.winograd_input_transform(x, pads, scratch=True)
@@ -40,6 +40,7 @@ def backward(gy, x, U, V, pads, need_gx):
     del V  # free the scratch buffer before gV takes it
     gx = None
     if need_gx:
+        U = kernels.winograd_weight_transform(W)  # again: cheaper than keeping it per layer
         gV = kernels.matmul(U.transpose(0, 2, 1), gM, scratch=True)  # (16, C, T)
         gx = kernels.winograd_input_grad_transform(gV, x.shape, pads)
     return gx, gW
