@@ -1,9 +1,9 @@
 """From-scratch CUDA kernels for CuPy arrays, loaded from `kernels/cuda_src/*.cu`.
 
-Each .cu file holds a templated device function and thin `extern "C"` entry points NAME_f32
-and NAME_f64; `KERNELS` lists them. A file is compiled by NVRTC (`cupy.RawModule`) the first
-time one of its kernels runs, so importing this module needs no CuPy and no GPU. Every
-function here mirrors a NumPy reference with the same arguments and results:
+Each kernel is a C++ template `name<T>`; `KERNELS` lists them per file, and the loader asks
+NVRTC (`cupy.RawModule(..., name_expressions=...)`) for `name<float>` and `name<double>`. A file
+is compiled the first time one of its kernels runs, so importing this module needs no CuPy and
+no GPU. Every function here mirrors a NumPy reference with the same arguments and results:
 
     im2col, col2im                         kernels/windows.py
     max_pool_*, avg_pool_*                 kernels/pooling.py
@@ -23,16 +23,14 @@ from minicnn.kernels.windows import conv_output_size
 SOURCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cuda_src")
 THREADS_PER_BLOCK = 256
 NVRTC_OPTIONS = ("--std=c++14",)
-KERNELS = {  # file -> kernel names; each exists as NAME_f32 and NAME_f64
-    "im2col.cu": ("im2col",),
-    "col2im.cu": ("col2im",),
-    "max_pool.cu": ("max_pool_forward", "max_pool_backward"),
-    "avg_pool.cu": ("avg_pool_forward", "avg_pool_backward"),
+KERNELS = {  # file -> template kernel names; each is loaded as name<float> and name<double>
+    "windows.cu": ("im2col", "col2im", "max_pool_forward", "max_pool_backward",
+                   "avg_pool_forward", "avg_pool_backward"),
     "lrn.cu": ("lrn_forward", "lrn_backward"),
     "bias_relu.cu": ("bias_relu_forward", "relu_backward"),
     "bn_relu.cu": ("bn_relu_forward", "bn_relu_backward"),
 }
-_SUFFIXES = {np.dtype(np.float32): "_f32", np.dtype(np.float64): "_f64"}
+C_TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}  # T of name<T>
 _modules = {}  # file -> compiled cupy.RawModule
 
 
@@ -44,20 +42,23 @@ def use_cuda(array):
 
 
 def entry_points():
-    """file -> the extern "C" names this module loads from it."""
-    return {file: [name + suffix for name in names for suffix in ("_f32", "_f64")]
+    """file -> the template instances (`im2col<float>`, ...) this module loads from it."""
+    return {file: [f"{name}<{c_type}>" for name in names for c_type in C_TYPES.values()]
             for file, names in KERNELS.items()}
 
 
 def _compiled(file):
+    """The cupy.RawModule of `file`, with every instance of entry_points() named to NVRTC."""
     if file not in _modules:
         with open(os.path.join(SOURCE_DIR, file), encoding="utf-8") as f:
-            _modules[file] = backend.cupy.RawModule(code=f.read(), options=NVRTC_OPTIONS)
+            _modules[file] = backend.cupy.RawModule(code=f.read(), options=NVRTC_OPTIONS,
+                                                    name_expressions=entry_points()[file])
     return _modules[file]
 
 
 def launch_on_gpu(file, name, total, args):
-    """Run kernel `name` of `file` with one thread per element, `total` threads in all."""
+    """Run kernel `name` (e.g. `im2col<float>`) of `file`, one thread per element, `total`
+    threads in all."""
     blocks = (total + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
     _compiled(file).get_function(name)((blocks,), (THREADS_PER_BLOCK,), args)
 
@@ -66,22 +67,29 @@ launch = launch_on_gpu  # tests/test_cuda_compile.py swaps in a CPU emulation of
 
 
 def _run(file, name, dtype, total, *args):
-    """Launch NAME_f32 or NAME_f64 (by `dtype`) over `total` elements."""
-    suffix = _SUFFIXES.get(np.dtype(dtype))
-    if suffix is None:
+    """Launch name<float> or name<double> (by `dtype`) over `total` elements."""
+    c_type = C_TYPES.get(np.dtype(dtype))
+    if c_type is None:
         raise TypeError(f"{name}: the CUDA kernels take float32 or float64, got {dtype}; "
                         f"convert with .astype(np.float32)")
     if total > 0:
-        launch(file, name + suffix, total, args)
+        launch(file, f"{name}<{c_type}>", total, args)
+
+
+# The C struct WindowGeometry of windows.cu, field by field; a one-element array of this dtype
+# is passed by value (CuPy sends a size-1 NumPy array's bytes as the kernel argument).
+WINDOW_GEOMETRY = np.dtype([(name, np.int32) for name in
+                            ("C", "H", "W", "KH", "KW", "SH", "SW", "PT", "PL", "OH", "OW")])
 
 
 def _geometry(x_shape, KH, KW, SH, SW, pads):
-    """The int32 tail every window kernel takes: C, H, W, KH, KW, SH, SW, PT, PL, OH, OW."""
+    """OH, OW and the WindowGeometry every window kernel takes, for input shape (N, C, H, W)."""
     N, C, H, W = x_shape
     PT, PB, PL, PR = pads
     OH = conv_output_size(H, KH, SH, PT, PB)
     OW = conv_output_size(W, KW, SW, PL, PR)
-    return OH, OW, [np.int32(v) for v in (C, H, W, KH, KW, SH, SW, PT, PL, OH, OW)]
+    geometry = np.array([(C, H, W, KH, KW, SH, SW, PT, PL, OH, OW)], dtype=WINDOW_GEOMETRY)
+    return OH, OW, geometry
 
 
 def _contiguous(array):
@@ -96,7 +104,7 @@ def im2col(x, KH, KW, SH, SW, pads):
     N, C = x.shape[:2]
     OH, OW, geometry = _geometry(x.shape, KH, KW, SH, SW, pads)
     col = xp.empty((C * KH * KW, N * OH * OW), dtype=x.dtype)
-    _run("im2col.cu", "im2col", x.dtype, col.size, x, col, np.int64(col.size), *geometry)
+    _run("windows.cu", "im2col", x.dtype, col.size, x, col, np.int64(col.size), geometry)
     return col
 
 
@@ -106,7 +114,7 @@ def col2im(col, x_shape, KH, KW, SH, SW, pads):
     col = _contiguous(col)
     _, _, geometry = _geometry(x_shape, KH, KW, SH, SW, pads)
     gx = xp.empty(x_shape, dtype=col.dtype)
-    _run("col2im.cu", "col2im", col.dtype, gx.size, col, gx, np.int64(gx.size), *geometry)
+    _run("windows.cu", "col2im", col.dtype, gx.size, col, gx, np.int64(gx.size), geometry)
     return gx
 
 
@@ -119,8 +127,8 @@ def max_pool_forward(x, KH, KW, SH, SW, pads):
     OH, OW, geometry = _geometry(x.shape, KH, KW, SH, SW, pads)
     y = xp.empty((N, C, OH, OW), dtype=x.dtype)
     argmax = xp.empty((N, C, OH, OW), dtype=np.int64)
-    _run("max_pool.cu", "max_pool_forward", x.dtype, y.size, x, y, argmax, np.int64(y.size),
-         *geometry)
+    _run("windows.cu", "max_pool_forward", x.dtype, y.size, x, y, argmax, np.int64(y.size),
+         geometry)
     return y, argmax
 
 
@@ -130,8 +138,8 @@ def max_pool_backward(gy, argmax, x_shape, KH, KW, SH, SW, pads):
     gy, argmax = _contiguous(gy), _contiguous(argmax.astype(np.int64, copy=False))
     _, _, geometry = _geometry(x_shape, KH, KW, SH, SW, pads)
     gx = xp.empty(x_shape, dtype=gy.dtype)
-    _run("max_pool.cu", "max_pool_backward", gy.dtype, gx.size, gy, argmax, gx,
-         np.int64(gx.size), *geometry)
+    _run("windows.cu", "max_pool_backward", gy.dtype, gx.size, gy, argmax, gx,
+         np.int64(gx.size), geometry)
     return gx
 
 
@@ -148,8 +156,8 @@ def avg_pool_forward(x, KH, KW, SH, SW, pads, counts):
     OH, OW, geometry = _geometry(x.shape, KH, KW, SH, SW, pads)
     y = xp.empty((N, C, OH, OW), dtype=x.dtype)
     counts = _counts_array(counts, OH, OW, xp, x.dtype)
-    _run("avg_pool.cu", "avg_pool_forward", x.dtype, y.size, x, counts, y, np.int64(y.size),
-         *geometry)
+    _run("windows.cu", "avg_pool_forward", x.dtype, y.size, x, counts, y, np.int64(y.size),
+         geometry)
     return y
 
 
@@ -160,8 +168,8 @@ def avg_pool_backward(gy, x_shape, KH, KW, SH, SW, pads, counts):
     OH, OW, geometry = _geometry(x_shape, KH, KW, SH, SW, pads)
     gx = xp.empty(x_shape, dtype=gy.dtype)
     counts = _counts_array(counts, OH, OW, xp, gy.dtype)
-    _run("avg_pool.cu", "avg_pool_backward", gy.dtype, gx.size, gy, counts, gx,
-         np.int64(gx.size), *geometry)
+    _run("windows.cu", "avg_pool_backward", gy.dtype, gx.size, gy, counts, gx,
+         np.int64(gx.size), geometry)
     return gx
 
 

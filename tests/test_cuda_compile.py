@@ -2,7 +2,8 @@
 compute what their NumPy references compute.
 
 Four ways of running them:
-  * nvcc compiles every .cu file for sm_90 (H100) to PTX (skipped when nvcc is missing);
+  * nvcc compiles every .cu file for sm_90 (H100) to PTX, each template kernel instantiated
+    for float and double (skipped when nvcc is missing);
   * NVRTC, the runtime compiler CuPy's RawModule uses, compiles them with kernels/cuda.py's
     options, without a GPU (skipped when no libnvrtc is found, e.g. pip's
     nvidia-cuda-nvrtc-cu12);
@@ -48,17 +49,37 @@ def test_every_cu_file_is_loaded_and_declares_what_the_loader_expects():
         assert sorted(declared) == sorted(names), file
 
 
+def _mangled(instance):
+    """The start of the Itanium C++ name of kernel `instance`: im2col<float> -> _Z6im2colIfE
+    (name length, name, then I...E around the template argument: f float, d double)."""
+    name, element = instance.rstrip(">").split("<")
+    return f"_Z{len(name)}{name}I{element[0]}E"
+
+
+def _ptx_entries(ptx):
+    """The kernels a PTX module exports (template instances are `.weak` in NVRTC's output)."""
+    return re.findall(r"\.(?:visible|weak) \.entry (\w+)\(", ptx)
+
+
 @pytest.mark.skipif(NVCC is None, reason="nvcc (the CUDA toolkit) is not installed")
 def test_every_kernel_compiles_with_nvcc_for_sm90(tmp_path):
-    """nvcc -arch=sm_90 --ptx: compiles the device code for an H100 without linking (fast)."""
-    files = [str(SOURCE_DIR / file) for file in sorted(cuda.KERNELS)]
+    """nvcc -arch=sm_90 --ptx: compiles the device code for an H100 without linking (fast).
+    A template emits no code until used, so each file is compiled through a small unit that
+    includes it and takes the address of every instance kernels/cuda.py loads."""
+    units = []
+    for file, instances in cuda.entry_points().items():
+        unit = tmp_path / file.replace(".cu", "_instances.cu")
+        addresses = ", ".join(f"(void*){instance}" for instance in instances)
+        unit.write_text(f'#include "{SOURCE_DIR / file}"\nvoid* instances[] = {{{addresses}}};\n')
+        units.append(str(unit))
     command = [NVCC, "-arch=sm_90", "--ptx", "-Werror", "all-warnings", "-odir", str(tmp_path)]
-    result = subprocess.run(command + files, capture_output=True, text=True)
+    result = subprocess.run(command + units, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
-    for file, names in cuda.entry_points().items():
-        ptx = (tmp_path / file.replace(".cu", ".ptx")).read_text()
-        exported = re.findall(r"\.visible \.entry (\w+)\(", ptx)
-        assert sorted(exported) == sorted(names), file
+    for file, instances in cuda.entry_points().items():
+        entries = _ptx_entries((tmp_path / file.replace(".cu", "_instances.ptx")).read_text())
+        assert len(entries) == len(instances), (file, entries)
+        for instance in instances:
+            assert sum(entry.startswith(_mangled(instance)) for entry in entries) == 1, instance
 
 
 def _find_nvrtc():
@@ -77,11 +98,15 @@ def _find_nvrtc():
 NVRTC = _find_nvrtc()
 
 
-def _nvrtc_compile(library, source, name, options):
-    """(result code, log, PTX) of NVRTC compiling `source` as CuPy's RawModule would."""
+def _nvrtc_compile(library, source, name, options, name_expressions=()):
+    """(result code, log, PTX, {name expression: lowered name}) of NVRTC compiling `source` as
+    CuPy's RawModule does: every name expression is added before compiling (which instantiates
+    the template) and looked up after (its mangled name, the PTX entry to load)."""
     program = ctypes.c_void_p()
     assert library.nvrtcCreateProgram(ctypes.byref(program), source.encode(), name.encode(),
                                       0, None, None) == 0
+    for expression in name_expressions:
+        assert library.nvrtcAddNameExpression(program, expression.encode()) == 0, expression
     encoded = [option.encode() for option in options]
     code = library.nvrtcCompileProgram(program, len(encoded),
                                        (ctypes.c_char_p * len(encoded))(*encoded))
@@ -89,28 +114,37 @@ def _nvrtc_compile(library, source, name, options):
     library.nvrtcGetProgramLogSize(program, ctypes.byref(size))
     log = ctypes.create_string_buffer(size.value)
     library.nvrtcGetProgramLog(program, log)
-    ptx = b""
+    ptx, lowered = b"", {}
     if code == 0:
         library.nvrtcGetPTXSize(program, ctypes.byref(size))
         buffer = ctypes.create_string_buffer(size.value)
         library.nvrtcGetPTX(program, buffer)
         ptx = buffer.value
+        for expression in name_expressions:
+            mangled = ctypes.c_char_p()
+            if library.nvrtcGetLoweredName(program, expression.encode(),
+                                           ctypes.byref(mangled)) == 0:
+                lowered[expression] = mangled.value.decode()
     library.nvrtcDestroyProgram(ctypes.byref(program))
-    return code, log.value.decode(errors="replace"), ptx.decode(errors="replace")
+    return code, log.value.decode(errors="replace"), ptx.decode(errors="replace"), lowered
 
 
 @pytest.mark.skipif(NVRTC is None, reason="no NVRTC library (pip install nvidia-cuda-nvrtc-cu12)")
 def test_every_kernel_compiles_with_nvrtc_as_cupy_loads_it():
-    """NVRTC has no host headers: this catches what nvcc forgives (std::, INFINITY, ...)."""
+    """NVRTC has no host headers: this catches what nvcc forgives (std::, INFINITY, ...).
+    Every name kernels/cuda.py asks for lowers to an entry of the PTX, and nothing else is."""
     library = ctypes.CDLL(NVRTC)
     options = list(cuda.NVRTC_OPTIONS) + ["-arch=compute_90"]
-    for file, names in cuda.entry_points().items():
+    for file, instances in cuda.entry_points().items():
         source = (SOURCE_DIR / file).read_text()
-        code, log, ptx = _nvrtc_compile(library, source, file, options)
+        code, log, ptx, lowered = _nvrtc_compile(library, source, file, options, instances)
         assert code == 0 and not log.strip(), f"{file}: {log}"
-        assert sorted(re.findall(r"\.visible \.entry (\w+)\(", ptx)) == sorted(names), file
-    code, log, _ = _nvrtc_compile(library, "__global__ void k() { undefined_name(); }",
-                                  "broken.cu", options)
+        assert sorted(lowered) == sorted(instances), file
+        assert sorted(_ptx_entries(ptx)) == sorted(lowered.values()), file
+        for instance, mangled in lowered.items():
+            assert mangled.startswith(_mangled(instance)), (instance, mangled)
+    code, log, _, _ = _nvrtc_compile(library, "__global__ void k() { undefined_name(); }",
+                                     "broken.cu", options)
     assert code != 0 and "undefined_name" in log  # the check can fail
 
 
@@ -286,7 +320,7 @@ def test_ops_reach_the_cuda_kernels_through_the_dispatch(emulator, monkeypatch, 
     emulator.launched.clear()
     y_cuda, grads_cuda = _autograd(net, [x, w], gy)
     assert sorted(set(emulator.launched)) == sorted(
-        f"{name}_f64" for name in ("im2col", "col2im", "max_pool_forward", "max_pool_backward",
+        f"{name}<double>" for name in ("im2col", "col2im", "max_pool_forward", "max_pool_backward",
                                    "avg_pool_forward", "avg_pool_backward"))
     np.testing.assert_allclose(y_cuda, y_cpu, rtol=1e-12)
     for got, want in zip(grads_cuda, grads_cpu):
@@ -300,12 +334,15 @@ def test_the_gpu_launch_path_compiles_each_file_once_and_covers_every_element(
     compiled = []
 
     class RawModule:
-        def __init__(self, code, options):
+        def __init__(self, code, options, name_expressions):
             compiled.append(code)
             assert options == cuda.NVRTC_OPTIONS
             self.file = next(f for f in cuda.KERNELS if (SOURCE_DIR / f).read_text() == code)
+            assert sorted(name_expressions) == sorted(cuda.entry_points()[self.file])
+            self.name_expressions = name_expressions
 
         def get_function(self, name):
+            assert name in self.name_expressions  # CuPy finds only the names given to NVRTC
             def kernel(grid, block, args):
                 assert block == (cuda.THREADS_PER_BLOCK,)
                 total = int(args[[p for _, _, p in emulator.signatures[name]].index("total")])
@@ -323,4 +360,4 @@ def test_the_gpu_launch_path_compiles_each_file_once_and_covers_every_element(
     np.testing.assert_array_equal(y, pooling.max_pool_forward(x, 3, 3, 2, 2, (1, 1, 1, 1))[0])
     gx = cuda.max_pool_backward(np.ones_like(y), argmax, x.shape, 3, 3, 2, 2, (1, 1, 1, 1))
     assert gx.sum() == y.size
-    assert len(compiled) == 1  # max_pool.cu compiled once, both kernels taken from it
+    assert len(compiled) == 1  # windows.cu compiled once, both kernels taken from it

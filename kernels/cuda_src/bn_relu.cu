@@ -7,9 +7,10 @@
 //               in training (M values per channel; the batch statistics depend on x), or
 //               gx = gamma_c * inv_std_c * g in evaluation (training = 0).
 // The per-channel sums (mean, variance, sum_g, sum_gxhat) are reductions, left to CuPy.
+// Templates over the element type T (kernels/cuda.py loads `name<float>`, `name<double>`).
 
 template <typename T>
-__device__ void bn_relu_forward(const T* x, const T* mean, const T* inv_std, const T* gamma,
+__global__ void bn_relu_forward(const T* x, const T* mean, const T* inv_std, const T* gamma,
                                 const T* beta, T* y, long long total, int C, long long HW)
 {
     long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x;
@@ -20,7 +21,7 @@ __device__ void bn_relu_forward(const T* x, const T* mean, const T* inv_std, con
 }
 
 template <typename T>
-__device__ void bn_relu_backward(const T* gy, const T* y, const T* x, const T* mean,
+__global__ void bn_relu_backward(const T* gy, const T* y, const T* x, const T* mean,
                                  const T* inv_std, const T* gamma, const T* sum_g,
                                  const T* sum_gxhat, T* gx, long long total, int C,
                                  long long HW, long long M, int training)
@@ -34,42 +35,4 @@ __device__ void bn_relu_backward(const T* gy, const T* y, const T* x, const T* m
         g = g - sum_g[c] / M - xhat * sum_gxhat[c] / M;
     }
     gx[idx] = gamma[c] * inv_std[c] * g;
-}
-
-extern "C" __global__ void bn_relu_forward_f32(const float* x, const float* mean,
-                                               const float* inv_std, const float* gamma,
-                                               const float* beta, float* y, long long total,
-                                               int C, long long HW)
-{
-    bn_relu_forward<float>(x, mean, inv_std, gamma, beta, y, total, C, HW);
-}
-
-extern "C" __global__ void bn_relu_forward_f64(const double* x, const double* mean,
-                                               const double* inv_std, const double* gamma,
-                                               const double* beta, double* y, long long total,
-                                               int C, long long HW)
-{
-    bn_relu_forward<double>(x, mean, inv_std, gamma, beta, y, total, C, HW);
-}
-
-extern "C" __global__ void bn_relu_backward_f32(const float* gy, const float* y, const float* x,
-                                                const float* mean, const float* inv_std,
-                                                const float* gamma, const float* sum_g,
-                                                const float* sum_gxhat, float* gx,
-                                                long long total, int C, long long HW,
-                                                long long M, int training)
-{
-    bn_relu_backward<float>(gy, y, x, mean, inv_std, gamma, sum_g, sum_gxhat, gx, total, C, HW,
-                            M, training);
-}
-
-extern "C" __global__ void bn_relu_backward_f64(const double* gy, const double* y,
-                                                const double* x, const double* mean,
-                                                const double* inv_std, const double* gamma,
-                                                const double* sum_g, const double* sum_gxhat,
-                                                double* gx, long long total, int C,
-                                                long long HW, long long M, int training)
-{
-    bn_relu_backward<double>(gy, y, x, mean, inv_std, gamma, sum_g, sum_gxhat, gx, total, C,
-                             HW, M, training);
 }
