@@ -3,9 +3,12 @@
 Same contract as kernels/grouped.py (the reference they are tested against). With few
 channels per group, im2col + GEMM wastes its time: the col matrix is KH*KW times the input and
 the products are too thin for BLAS. These loops read the input where it lies instead; each
-multiply-add is done once, so the cost falls with the number of groups. The inner loop runs
-along an output row (contiguous in memory); the bounds test keeps padding out and lets LLVM
-drop numba's negative-index wraparound. Set NUMBA_DISABLE_JIT=1 to step through them.
+multiply-add is done once, so the cost falls with the number of groups. One walk, _tap,
+serves all three passes: a kernel tap joins the same (output, input) pixel pairs in the
+forward pass, the input gradient (its transpose) and the weight gradient. It runs along an
+output row (contiguous in memory) over only the outputs whose input pixel is inside
+(windows_numba.tap_range), so no bounds test is left in the loop and LLVM vectorises it.
+Set NUMBA_DISABLE_JIT=1 to step through them.
 """
 import numpy as np
 from numba import njit, prange

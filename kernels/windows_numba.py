@@ -66,7 +66,8 @@ def _tap_range(size, n_out, stride, pad, k):
     return lo, max(lo, hi)
 
 
-# inlined into the caller (its loops and fastmath flags), so the call costs nothing
+# inlined into the caller (its loops and fastmath flags), so the call costs nothing. numba's
+# cache (cache=True) checks only the caller's own file: after editing this, clear __pycache__
 tap_range = njit(inline="always")(_tap_range)
 
 

@@ -39,7 +39,7 @@ def test_grouped_numba_matches_reference(shape, OC, KH, KW, SH, SW, pads, G):
 
 
 def test_tap_range_is_where_the_bounds_test_holds():
-    """tap_range(size, n_out, stride, pad, k) holds exactly the o with 0 <= o*stride-pad+k < size."""
+    """tap_range(size, n_out, stride, pad, k) is exactly the o with 0 <= o*stride-pad+k < size."""
     for size, n_out, stride, pad, k in np.ndindex(4, 6, 4, 4, 5):
         stride += 1
         inside = [o for o in range(n_out) if 0 <= o * stride - pad + k < size]
