@@ -55,6 +55,22 @@ def _col2im(col, KH, KW, SH, SW, PT, PL, OH, OW, gx):
                                 gx[n, c, h, w] += col[k, start + ow]
 
 
+def _tap_range(size, n_out, stride, pad, k):
+    """[lo, hi): the outputs o of n_out whose tap k reads inside, 0 <= o*stride - pad + k < size.
+
+    One range per tap replaces a bounds test per element: loops over range(lo, hi) touch no
+    padding and need no branch. Empty (lo == hi) where the tap reads only padding.
+    """
+    lo = max(0, -((k - pad) // stride))  # ceil((pad - k) / stride): the first o inside
+    hi = min(n_out, (size - 1 + pad - k) // stride + 1)  # one past the last o inside
+    return lo, max(lo, hi)
+
+
+# inlined into the caller (its loops and fastmath flags), so the call costs nothing. numba's
+# cache (cache=True) checks only the caller's own file: after editing this, clear __pycache__
+tap_range = njit(inline="always")(_tap_range)
+
+
 _im2col_jit = njit(parallel=True, cache=True)(_im2col)
 _col2im_jit = njit(parallel=True, cache=True)(_col2im)
 

@@ -6,7 +6,7 @@ import pytest
 import minicnn
 import minicnn.functional as F
 from minicnn.gradcheck import gradcheck
-from minicnn.kernels import grouped, grouped_numba
+from minicnn.kernels import grouped, grouped_numba, windows_numba
 
 # (x shape, OC, KH, KW, SH, SW, pads, groups)
 GROUPED_CASES = [
@@ -15,6 +15,7 @@ GROUPED_CASES = [
     ((1, 6, 9, 8), 4, 3, 2, 2, 1, (0, 1, 2, 0), 2),          # asymmetric pads, strides
     ((2, 8, 6, 6), 8, 5, 5, 2, 2, (2, 2, 2, 2), 4),
     ((1, 3, 5, 5), 6, 1, 1, 1, 1, (0, 0, 0, 0), 3),
+    ((1, 2, 1, 3), 2, 3, 3, 2, 1, (3, 3, 1, 1), 2),          # tap i=0 reads only padding
 ]
 
 
@@ -35,6 +36,42 @@ def test_grouped_numba_matches_reference(shape, OC, KH, KW, SH, SW, pads, G):
         grouped_numba.grouped_conv_backward_weight(gy, x, W.shape, SH, SW, pads),
         grouped.grouped_conv_backward_weight(gy, x, W.shape, SH, SW, pads), rtol=1e-10,
         atol=1e-10)
+
+
+def test_tap_range_is_where_the_bounds_test_holds():
+    """tap_range(size, n_out, stride, pad, k) is exactly the o with 0 <= o*stride-pad+k < size."""
+    for size, n_out, stride, pad, k in np.ndindex(4, 6, 4, 4, 5):
+        stride += 1
+        inside = [o for o in range(n_out) if 0 <= o * stride - pad + k < size]
+        lo, hi = windows_numba.tap_range(size, n_out, stride, pad, k)
+        assert list(range(lo, hi)) == inside and lo <= hi, (size, n_out, stride, pad, k)
+
+
+def test_grouped_numba_propagates_nan_and_inf_like_the_reference():
+    """A NaN and two infinities in x (and in gy for the input gradient) reach the same outputs
+    as in the einsum reference. (A non-finite gy is left out of the weight gradient: the
+    reference multiplies it by the zero padding, NaN, where the direct loops skip padding.)"""
+    rng = np.random.default_rng(3)
+    shape, OC, KH, KW, SH, SW, pads, G = GROUPED_CASES[2]
+    x = rng.standard_normal(shape)
+    x[0, 1, 2, 3], x[0, 2, 0, 0], x[0, 5, 4, 4] = np.nan, np.inf, -np.inf
+    W = rng.standard_normal((OC, shape[1] // G, KH, KW))
+    y = grouped.grouped_conv_forward(x, W, SH, SW, pads)
+    assert np.isnan(y).any() and np.isinf(y).any()
+    np.testing.assert_allclose(grouped_numba.grouped_conv_forward(x, W, SH, SW, pads), y,
+                               rtol=1e-12, atol=1e-12)
+    gy = rng.standard_normal(y.shape)
+    gW = grouped.grouped_conv_backward_weight(gy, x, W.shape, SH, SW, pads)
+    assert np.isnan(gW).any() and np.isinf(gW).any()
+    np.testing.assert_allclose(
+        grouped_numba.grouped_conv_backward_weight(gy, x, W.shape, SH, SW, pads), gW,
+        rtol=1e-10, atol=1e-10)
+    gy[0, 1, 1, 1], gy[0, 3, 0, 0], gy[0, 2, 2, 1] = np.nan, np.inf, -np.inf
+    gx = grouped.grouped_conv_backward_input(gy, W, shape, SH, SW, pads)
+    assert np.isnan(gx).any() and np.isinf(gx).any()
+    np.testing.assert_allclose(
+        grouped_numba.grouped_conv_backward_input(gy, W, shape, SH, SW, pads), gx,
+        rtol=1e-12, atol=1e-12)
 
 
 def test_grouped_reference_matches_the_im2col_path():
