@@ -16,7 +16,6 @@ from numba import njit, prange
 from minicnn.kernels.windows import conv_output_size
 from minicnn.kernels.windows_numba import tap_range
 
-
 FORWARD, INPUT_GRAD, WEIGHT_GRAD = 0, 1, 2  # what _tap does with each pair of pixels
 index = np.uint64  # an array index known to be >= 0
 
