@@ -79,6 +79,7 @@ def test_winograd_peak_holds_one_transformed_input_and_one_transformed_output(mo
     tiles = N * ((H + 1) // 2) * ((W + 1) // 2)
     V_bytes, M_bytes = 16 * C * tiles * 4, 16 * w.shape[0] * tiles * 4
     monkeypatch.setattr(Conv2d, "KEEP_V_BYTES", V_bytes - 1)  # this V counts as large
+    monkeypatch.setattr(Conv2d, "WINOGRAD_MIN_CHANNELS", 1)  # this small layer takes the path
     calls = []
     real_forward = minicnn.ops.conv.conv_winograd.forward
     monkeypatch.setattr(minicnn.ops.conv.conv_winograd, "forward",

@@ -24,7 +24,7 @@ class Conv2d(Function):
     name = "conv2d"
     DIRECT_MAX_GROUP_CHANNELS = 4  # groups of at most this many input channels loop directly
     KEEP_COL_BYTES = 32 * 2**20    # a col up to this size is kept for backward, not rebuilt
-    WINOGRAD_MIN_CHANNELS = 16     # fewer input channels: products too thin for the transforms
+    WINOGRAD_MIN_CHANNELS = 64     # below this im2col measured as fast or faster (NOTES.md)
     KEEP_V_BYTES = 4 * 2**20       # Winograd's V up to this size is kept; rebuilding is cheap
 
     def __init__(self, stride, padding, groups):
