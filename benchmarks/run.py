@@ -92,27 +92,34 @@ def cell(samples):
     return f"{median:>10.0f} ±{spread:4.1f}%"
 
 
+def ratio_cell(samples, torch_samples):
+    """Median and range of the per-round ratios: each round times both frameworks back to
+    back, so a machine that slows down for a while moves both sides of a ratio together."""
+    ratios = sorted(a / b for a, b in zip(samples, torch_samples))
+    return f"{statistics.median(ratios):.2f}x ({ratios[0]:.2f}-{ratios[-1]:.2f})"
+
+
 def model_table(results, frameworks):
     """Text table: images/s (median ± spread) per framework, ratios to PyTorch, peak memory."""
     others = [f for f in frameworks if f != "pytorch"] if "pytorch" in frameworks else []
     head = (f"{'model':<9}{'mode':<6}" + "".join(f"{f:>18}" for f in frameworks)
-            + "".join(f"{f[:4] + '/torch':>12}" for f in others))
-    lines = ["images/s, median ± half-range over the rounds", head, "-" * len(head)]
+            + "".join(f"{f[:4] + '/torch':>19}" for f in others))
+    lines = ["images/s, median ± half-range over the rounds; ratios: median (range) of the "
+             "rounds' ratios", head, "-" * len(head)]
     for name, runs in results.items():
         for mode in ("train", "infer"):
             line = f"{name:<9}{mode:<6}" + "".join(f"{cell(runs[f][mode]):>18}"
                                                   for f in frameworks)
-            torch_median = summary(runs["pytorch"][mode])[0] if others else None
-            line += "".join(f"{summary(runs[f][mode])[0] / torch_median:>11.2f}x"
+            line += "".join(f"{ratio_cell(runs[f][mode], runs['pytorch'][mode]):>19}"
                             for f in others)
             lines.append(line)
     lines += ["", "peak memory added by one training step, MB (RSS high-water mark growth)",
               f"{'model':<15}" + "".join(f"{f:>18}" for f in frameworks)
-              + "".join(f"{f[:4] + '/torch':>12}" for f in others)]
+              + "".join(f"{f[:4] + '/torch':>19}" for f in others)]
     for name, runs in results.items():
         peaks = {f: runs[f]["train_peak_mb"] for f in frameworks}
         line = f"{name:<15}" + "".join(f"{peaks[f]:>18.1f}" for f in frameworks)
-        line += "".join(f"{peaks[f] / max(peaks['pytorch'], 1e-9):>11.2f}x" for f in others)
+        line += "".join(f"{peaks[f] / max(peaks['pytorch'], 1e-9):>18.2f}x" for f in others)
         lines.append(line)
     return "\n".join(lines)
 
