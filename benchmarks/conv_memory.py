@@ -48,12 +48,13 @@ def main():
                         help="measure the im2col path of a 3x3 stride-1 layer")
     args = parser.parse_args()
     if args.no_winograd:
-        Conv2d.WINOGRAD_MIN_CHANNELS = 10**9
+        Conv2d.WINOGRAD_MIN_MACS = 2**62
     shape = tuple(int(s) for s in args.shape.split(","))
     input_mb, peak_mb, col_mb = measure(shape, args.kernel, args.out_channels)
     print(f"input {shape} float32: {input_mb:.1f} MB; im2col buffer {col_mb:.1f} MB "
           f"({col_mb / input_mb:.1f}x input)")
-    winograd = args.kernel == 3 and shape[1] >= Conv2d.WINOGRAD_MIN_CHANNELS
+    macs = args.out_channels * shape[1] * shape[0] * ((shape[2] + 1) // 2) * ((shape[3] + 1) // 2)
+    winograd = args.kernel == 3 and macs >= Conv2d.WINOGRAD_MIN_MACS
     print("path:", "Winograd F(2x2, 3x3)" if winograd else "im2col")
     print(f"peak extra memory of forward+backward: {peak_mb:.1f} MB "
           f"({peak_mb / input_mb:.1f}x input, {peak_mb / col_mb:.2f}x col)")

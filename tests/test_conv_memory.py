@@ -46,7 +46,7 @@ def _layer(rng):
 @pytest.fixture
 def im2col_path(monkeypatch):
     """These tests are about the im2col path: keep this 3x3 layer off the Winograd path."""
-    monkeypatch.setattr(Conv2d, "WINOGRAD_MIN_CHANNELS", 10**9)
+    monkeypatch.setattr(Conv2d, "WINOGRAD_MIN_MACS", 2**62)
 
 
 def test_conv2d_forward_backward_peak_holds_one_large_col_buffer(kernels, monkeypatch,
@@ -79,7 +79,7 @@ def test_winograd_peak_holds_one_transformed_input_and_one_transformed_output(mo
     tiles = N * ((H + 1) // 2) * ((W + 1) // 2)
     V_bytes, M_bytes = 16 * C * tiles * 4, 16 * w.shape[0] * tiles * 4
     monkeypatch.setattr(Conv2d, "KEEP_V_BYTES", V_bytes - 1)  # this V counts as large
-    monkeypatch.setattr(Conv2d, "WINOGRAD_MIN_CHANNELS", 1)  # this small layer takes the path
+    monkeypatch.setattr(Conv2d, "WINOGRAD_MIN_MACS", 0)  # this small layer takes the path
     calls = []
     real_forward = minicnn.ops.conv.conv_winograd.forward
     monkeypatch.setattr(minicnn.ops.conv.conv_winograd, "forward",

@@ -22,7 +22,7 @@ CASES = [((2, 3, 7, 6), 4, (1, 1, 1, 1)),
 def _im2col_conv(x, W, pads):
     """The same convolution through the im2col path (float64)."""
     conv = Conv2d(1, ((pads[0], pads[1]), (pads[2], pads[3])), 1)
-    conv.WINOGRAD_MIN_CHANNELS = 10**9
+    conv.WINOGRAD_MIN_MACS = 2**62
     return conv.forward(x, W)
 
 
@@ -76,7 +76,7 @@ def test_numba_transforms_match_reference(x_shape, OC, pads):
 
 def _winograd_layer(monkeypatch):
     """Let conv2d take the Winograd path for small test layers, and count that it does."""
-    monkeypatch.setattr(Conv2d, "WINOGRAD_MIN_CHANNELS", 1)
+    monkeypatch.setattr(Conv2d, "WINOGRAD_MIN_MACS", 0)
     calls = []
     real = minicnn.ops.conv_winograd.forward
     monkeypatch.setattr(minicnn.ops.conv_winograd, "forward",

@@ -17,14 +17,15 @@ class Conv2d(Function):
         backward: gW_g = gy_g @ col_g^T,  gcol_g = W_g^T @ gy_g,  gx = col2im(gcol)
     With few channels per group (depthwise: one) on the CPU the products are too thin for BLAS
     and col is mostly overhead: a direct loop (kernels/grouped_numba.py) is used instead.
-    A 3x3 stride-1 convolution of one group with at least WINOGRAD_MIN_CHANNELS inputs takes
-    the Winograd F(2x2, 3x3) path on the CPU (ops/conv_winograd.py): 2.25x fewer
-    multiplications in its products.
+    A 3x3 stride-1 convolution of one group takes the Winograd F(2x2, 3x3) path on the CPU
+    (ops/conv_winograd.py), with 2.25x fewer multiplications in its products, when each of its
+    16 products (OC, C) @ (C, T) is large enough to pay for the transforms.
     """
     name = "conv2d"
     DIRECT_MAX_GROUP_CHANNELS = 4  # groups of at most this many input channels loop directly
     KEEP_COL_BYTES = 32 * 2**20    # a col up to this size is kept for backward, not rebuilt
-    WINOGRAD_MIN_CHANNELS = 64     # below this im2col measured as fast or faster (NOTES.md)
+    WINOGRAD_MIN_MACS = 2**24      # OC*C*T of one Winograd product; below, im2col measured
+    #                                as fast or faster (benchmarks/NOTES.md section 11)
     KEEP_V_BYTES = 4 * 2**20       # Winograd's V up to this size is kept; rebuilding is cheap
 
     def __init__(self, stride, padding, groups):
@@ -108,8 +109,11 @@ class Conv2d(Function):
         return col2im(gcol, self.x.shape, KH, KW, self.SH, self.SW, self.pads)
 
     def _takes_winograd(self, x, W):
-        return (W.shape[2:] == (3, 3) and (self.SH, self.SW) == (1, 1) and self.groups == 1
-                and x.shape[1] >= self.WINOGRAD_MIN_CHANNELS and kernels.use_numba(x))
+        if W.shape[2:] != (3, 3) or (self.SH, self.SW) != (1, 1) or self.groups != 1:
+            return False
+        TH, TW = kernels.winograd.input_tiles(x.shape, self.pads)
+        macs = W.shape[0] * x.shape[1] * x.shape[0] * TH * TW   # OC*C*T
+        return macs >= self.WINOGRAD_MIN_MACS and kernels.use_numba(x)
 
     def _grouped(self, rows):
         """(G*R, M) -> (G, R, M): the groups' blocks of rows, a view."""
