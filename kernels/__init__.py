@@ -3,7 +3,7 @@
 These functions take and return plain backend arrays (NumPy or CuPy) and know nothing of
 autograd. Each fast version sits beside a plain reference it is tested against:
 
-    activation.py     reference ReLU forward (with its mask) and backward (NumPy or CuPy)
+    activation.py     reference ReLU forward and backward (from the output y; NumPy or CuPy)
     activation_numba.py  the same, one parallel pass each, for NumPy arrays
     windows.py        reference im2col / col2im / window_view / fold (NumPy or CuPy)
     windows_numba.py  numba im2col / col2im for NumPy arrays
@@ -139,15 +139,15 @@ def col2im(col, x_shape, KH, KW, SH, SW, pads):
 
 
 def relu_forward(x):
-    """x (any shape) -> (y, blocked): max(x, 0) and the mask x <= 0; see `activation.py`."""
+    """x (any shape) -> y = max(x, 0), NaN kept; see `activation.py`."""
     impl = activation_numba if use_numba(x) else activation
     return impl.relu_forward(x)
 
 
-def relu_backward(gy, blocked):
-    """gy, blocked (same shape) -> gx: gy with the blocked entries set to 0."""
+def relu_backward(gy, y):
+    """gy, y (the forward's output, same shape) -> gx: 0 where y <= 0, else gy."""
     impl = activation_numba if use_numba(gy) else activation
-    return impl.relu_backward(gy, blocked)
+    return impl.relu_backward(gy, y)
 
 
 def max_pool_forward(x, KH, KW, SH, SW, pads):

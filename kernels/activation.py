@@ -1,19 +1,20 @@
-"""Reference ReLU kernels (NumPy or CuPy): the forward keeps a mask of the blocked inputs.
+"""Reference ReLU kernels (NumPy or CuPy). The backward needs only the output y:
 
-    y = max(x, 0)                 blocked = x <= 0   (NaN is not <= 0: NaN passes, as in torch)
-    gx = 0 where blocked, else gy
+    y = max(x, 0)                 (NaN stays NaN, as in torch)
+    gx = 0 where y <= 0, else gy  (y <= 0 exactly where x <= 0; NaN is not <= 0, so its
+                                   gradient passes)
+
+so ReLU keeps no mask: y is held by the graph anyway, as the next layer's input.
 """
 from minicnn import backend
 
 
 def relu_forward(x):
-    """x (any shape) -> (y, blocked): y = max(x, 0), blocked = x <= 0 (bool, x's shape)."""
-    xp = backend.get_array_module(x)
-    blocked = x <= 0
-    return xp.maximum(x, 0).astype(x.dtype, copy=False), blocked  # maximum propagates NaN
+    """x (any shape) -> y = max(x, 0), x's dtype."""
+    return backend.get_array_module(x).maximum(x, 0).astype(x.dtype, copy=False)
 
 
-def relu_backward(gy, blocked):
-    """gy (any shape), blocked (bool, same shape) -> gx: gy with the blocked entries set to 0."""
+def relu_backward(gy, y):
+    """gy, y (same shape) -> gx: gy where the output y was positive (or NaN), else 0."""
     xp = backend.get_array_module(gy)
-    return xp.where(blocked, 0, gy).astype(gy.dtype, copy=False)
+    return xp.where(y <= 0, 0, gy).astype(gy.dtype, copy=False)

@@ -8,11 +8,11 @@ class ReLU(Function):
     name = "relu"
 
     def forward(self, x):
-        y, self.blocked = kernels.relu_forward(x)  # blocked = x <= 0, False for NaN
-        return y
+        self.y = kernels.relu_forward(x)  # backward needs only y: x <= 0 exactly where y <= 0
+        return self.y
 
     def backward(self, gy):
-        return kernels.relu_backward(gy, self.blocked)
+        return kernels.relu_backward(gy, self.y)
 
 
 def relu(x):

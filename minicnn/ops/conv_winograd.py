@@ -23,7 +23,8 @@ def forward(x, W, b, pads, keep_bytes):
     N, _, H, Wd = x.shape
     OH, OW = H + pads[0] + pads[1] - 2, Wd + pads[2] + pads[3] - 2
     U = kernels.winograd_weight_transform(W)                  # (16, OC, C)
-    keep = 16 * x.shape[1] * N * ((OH + 1) // 2) * ((OW + 1) // 2) * x.itemsize <= keep_bytes
+    TH, TW = kernels.winograd.input_tiles(x.shape, pads)
+    keep = 16 * x.shape[1] * N * TH * TW * x.itemsize <= keep_bytes
     V = kernels.winograd_input_transform(x, pads, scratch=not keep)  # (16, C, T)
     M = kernels.matmul(U, V)                                  # (16, OC, T)
     y = kernels.winograd_output_transform(M, N, OH, OW, b)
@@ -37,7 +38,7 @@ def backward(gy, x, W, V, pads, need_gx):
         V = kernels.winograd_input_transform(x, pads, scratch=True)
     gU = kernels.matmul(V, gM.transpose(0, 2, 1)).transpose(0, 2, 1)  # (16, OC, C)
     gW = kernels.winograd_weight_grad_transform(gU)
-    del V  # free the scratch buffer before gV takes it
+    del V  # done with V (it may be the scratch buffer, which gV takes next)
     gx = None
     if need_gx:
         U = kernels.winograd_weight_transform(W)  # again: cheaper than keeping it per layer
