@@ -74,12 +74,12 @@ def test_a_small_col_is_kept_for_backward_not_rebuilt(kernels, monkeypatch, im2c
 def test_winograd_peak_holds_one_transformed_input_and_one_transformed_output(monkeypatch):
     """The Winograd path (numba only): V or gV (16, C, T) in the scratch buffer, plus M or gM
     (16, OC, T), never two of either; a kept V would add another (16, C, T)."""
-    x, w, _, map_bytes = _layer(np.random.default_rng(0))
+    monkeypatch.setattr(Conv2d, "KEEP_V_BYTES", 0)  # V counts as large: the scratch buffer
+    monkeypatch.setattr(Conv2d, "WINOGRAD_MIN_MACS", 0)  # this small layer takes the path
+    x, w, _, map_bytes = _layer(np.random.default_rng(0))  # its warm-up compiles the path
     N, C, H, W = x.shape
     tiles = N * ((H + 1) // 2) * ((W + 1) // 2)
     V_bytes, M_bytes = 16 * C * tiles * 4, 16 * w.shape[0] * tiles * 4
-    monkeypatch.setattr(Conv2d, "KEEP_V_BYTES", V_bytes - 1)  # this V counts as large
-    monkeypatch.setattr(Conv2d, "WINOGRAD_MIN_MACS", 0)  # this small layer takes the path
     calls = []
     real_forward = minicnn.ops.conv.conv_winograd.forward
     monkeypatch.setattr(minicnn.ops.conv.conv_winograd, "forward",
