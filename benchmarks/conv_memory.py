@@ -40,16 +40,24 @@ def measure(shape, kernel, out_channels):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--shape", default="64,64,56,56", help="N,C,H,W of the input")
-    parser.add_argument("--kernel", type=int, default=3)
-    parser.add_argument("--out-channels", type=int, default=64)
+    parser.add_argument("--kernel", type=int, default=3, help="KH = KW, padding kernel // 2")
+    parser.add_argument("--out-channels", type=int, default=64, help="OC")
     parser.add_argument("--no-winograd", action="store_true",
                         help="measure the im2col path of a 3x3 stride-1 layer")
     args = parser.parse_args()
     if args.no_winograd:
         Conv2d.WINOGRAD_MIN_MACS = 2**62
-    shape = tuple(int(s) for s in args.shape.split(","))
+    try:
+        shape = tuple(int(s) for s in args.shape.split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 4 or min(shape) < 1:
+        parser.error(f"--shape: expected N,C,H,W (four positive integers), got {args.shape!r}")
+    if args.kernel < 1 or args.out_channels < 1:
+        parser.error("--kernel and --out-channels must be at least 1")
     input_mb, peak_mb, col_mb = measure(shape, args.kernel, args.out_channels)
     print(f"input {shape} float32: {input_mb:.1f} MB; im2col buffer {col_mb:.1f} MB "
           f"({col_mb / input_mb:.1f}x input)")
