@@ -202,13 +202,16 @@ def test_relu_numba_matches_reference(dtype):
     np.testing.assert_array_equal(gx, np.where(passes, gy, 0))
 
 
-@pytest.mark.parametrize("shape", [(2, 3, 8, 6), (1, 2, 7, 5), (3, 1, 2, 2)])
-def test_max_pool_2x2_fast_path_matches_reference(shape):
-    """The unrolled 2x2 stride-2 kernel: odd sizes drop the last row/column, NaN and ties."""
+@pytest.mark.parametrize("window", [(2, 2), (3, 2)], ids=["2x2 s2", "3x3 s2"])
+@pytest.mark.parametrize("shape", [(2, 3, 8, 6), (1, 2, 7, 5), (3, 1, 3, 3)])
+def test_unrolled_max_pool_matches_reference(shape, window):
+    """The unrolled kernels: odd sizes drop the last row/column, NaN and ties as the reference."""
     from minicnn.kernels import pooling, pooling_numba
+    K, S = window
+    assert (K, K, S, S) in pooling_numba._UNROLLED  # these shapes do take the unrolled path
     x = _with_specials(np.random.default_rng(7).standard_normal(shape))
-    y, argmax = pooling_numba.max_pool_forward(x, 2, 2, 2, 2, (0, 0, 0, 0))
-    y_ref, argmax_ref = pooling.max_pool_forward(x, 2, 2, 2, 2, (0, 0, 0, 0))
+    y, argmax = pooling_numba.max_pool_forward(x, K, K, S, S, (0, 0, 0, 0))
+    y_ref, argmax_ref = pooling.max_pool_forward(x, K, K, S, S, (0, 0, 0, 0))
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(argmax, argmax_ref)
 
