@@ -202,10 +202,11 @@ def batch_norm_stats(x):
     return impl.batch_norm_stats(x)
 
 
-def batch_norm_forward(x, mean, inv_std, gamma=None, beta=None):
-    """(xhat, y) of batch normalisation with the given per-channel statistics."""
+def batch_norm_forward(x, mean, inv_std, gamma=None, beta=None, need_xhat=True):
+    """(xhat, y) of batch normalisation with the given per-channel statistics (xhat None
+    when need_xhat is False: the forward pass, which keeps x instead)."""
     impl = batchnorm_numba if use_numba(x) else batchnorm
-    return impl.batch_norm_forward(x, mean, inv_std, gamma, beta)
+    return impl.batch_norm_forward(x, mean, inv_std, gamma, beta, need_xhat)
 
 
 def batch_norm_backward(gy, xhat, inv_std, gamma=None, training=True):

@@ -22,12 +22,13 @@ def batch_norm_stats(x):
     return x.mean(axis=axes), x.var(axis=axes)
 
 
-def batch_norm_forward(x, mean, inv_std, gamma=None, beta=None):
-    """(xhat, y) for per-channel mean, inv_std (any shape holding C values), gamma, beta."""
+def batch_norm_forward(x, mean, inv_std, gamma=None, beta=None, need_xhat=True):
+    """(xhat, y) for per-channel mean, inv_std (any shape holding C values), gamma, beta;
+    xhat is None when need_xhat is False."""
     _, shape = channel_view(x)
     xhat = (x - mean.reshape(shape).astype(x.dtype)) * inv_std.reshape(shape).astype(x.dtype)
     y = xhat if gamma is None else xhat * gamma.reshape(shape)
-    return xhat, (y if beta is None else y + beta.reshape(shape))
+    return (xhat if need_xhat else None), (y if beta is None else y + beta.reshape(shape))
 
 
 def batch_norm_backward(gy, xhat, inv_std, gamma=None, training=True):

@@ -91,14 +91,18 @@ def batch_norm_stats(x):
     return mean.astype(x.dtype), var.astype(x.dtype)
 
 
-def batch_norm_forward(x, mean, inv_std, gamma=None, beta=None):
-    """numba: (xhat, y), both shaped like x."""
+def batch_norm_forward(x, mean, inv_std, gamma=None, beta=None, need_xhat=True):
+    """numba: (xhat, y), both shaped like x; xhat is None when need_xhat is False."""
     C, dtype = x.shape[1], x.dtype
-    xhat, y = np.empty_like(x), np.empty_like(x)
+    y = np.empty_like(x)
+    # without gamma and beta, xhat is y; and an xhat nobody needs is written into y first
+    # (the kernel stores xhat, then y, element by element), so no second array is made
+    separate = need_xhat and not (gamma is None and beta is None)
+    xhat = np.empty_like(x) if separate else y
     _forward_jit(_as3d(x), _per_channel(mean, C, dtype, 0), _per_channel(inv_std, C, dtype, 1),
                  _per_channel(gamma, C, dtype, 1), _per_channel(beta, C, dtype, 0),
                  xhat.reshape(_as3d(x).shape), y.reshape(_as3d(x).shape))
-    return xhat, y
+    return (xhat if need_xhat else None), y
 
 
 def batch_norm_backward(gy, xhat, inv_std, gamma=None, training=True):

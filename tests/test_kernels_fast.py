@@ -161,6 +161,11 @@ def test_batch_norm_numba_matches_reference(shape, affine, training):
     for got, want in zip(batchnorm_numba.batch_norm_forward(x, mean, inv_std, gamma, beta),
                          batchnorm.batch_norm_forward(x, mean, inv_std, gamma, beta)):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    for impl in (batchnorm, batchnorm_numba):  # y alone, as BatchNorm's forward asks for it
+        xhat_none, y = impl.batch_norm_forward(x, mean, inv_std, gamma, beta, need_xhat=False)
+        assert xhat_none is None
+        np.testing.assert_allclose(y, batchnorm.batch_norm_forward(x, mean, inv_std, gamma,
+                                                                   beta)[1], rtol=1e-12, atol=1e-12)
     xhat = batchnorm.batch_norm_forward(x, mean, inv_std)[0]
     gy = rng.standard_normal(shape)
     for got, want in zip(batchnorm_numba.batch_norm_backward(gy, xhat, inv_std, gamma, training),

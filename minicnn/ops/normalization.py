@@ -21,7 +21,7 @@ class BatchNorm(Function):
 
     def forward(self, x, gamma=None, beta=None):
         xp = backend.get_array_module(x)
-        axes, shape = _channel_axes(x)
+        _, shape = _channel_axes(x)
         _check_channel_arrays(x, gamma=gamma, beta=beta, running_mean=self.running_mean,
                               running_var=self.running_var)
         if self.training:
@@ -34,11 +34,11 @@ class BatchNorm(Function):
         else:
             mean, var = self.running_mean, self.running_var
         self.inv_std = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype).reshape(shape)
-        self.axes, self.shape, self.gamma = axes, shape, gamma
+        self.gamma = gamma
         # keep x (the graph holds it anyway) and the (C,) statistics, not a full-size xhat:
         # a ResNet-18 step kept one more feature map per BatchNorm that way (~20% of its peak)
         self.x, self.mean = x, xp.array(mean, copy=True)
-        _, y = kernels.batch_norm_forward(x, mean, self.inv_std, gamma, beta)
+        _, y = kernels.batch_norm_forward(x, mean, self.inv_std, gamma, beta, need_xhat=False)
         return y
 
     def backward(self, gy):
