@@ -19,7 +19,7 @@ from minicnn.ops.conv import Conv2d
 
 
 def measure(shape, kernel, out_channels):
-    """Return (input MB, peak extra MB of forward+backward, col MB) for a float32 conv."""
+    """Return (input MB, peak extra MB of forward+backward, col MB, the path conv2d took)."""
     N, C, H, W = shape
     rng = np.random.default_rng(0)
     x = minicnn.Tensor(rng.standard_normal(shape, dtype=np.float32), requires_grad=True)
@@ -36,7 +36,9 @@ def measure(shape, kernel, out_channels):
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     col_bytes = N * H * W * C * kernel * kernel * 4
-    return x.data.nbytes / 1e6, (peak - before) / 1e6, col_bytes / 1e6
+    winograd = Conv2d(1, kernel // 2, 1)._takes_winograd(x.data, w.data)  # conv2d's own rule
+    path = "Winograd F(2x2, 3x3)" if winograd else "im2col"
+    return x.data.nbytes / 1e6, (peak - before) / 1e6, col_bytes / 1e6, path
 
 
 def main():
@@ -58,12 +60,10 @@ def main():
         parser.error(f"--shape: expected N,C,H,W (four positive integers), got {args.shape!r}")
     if args.kernel < 1 or args.out_channels < 1:
         parser.error("--kernel and --out-channels must be at least 1")
-    input_mb, peak_mb, col_mb = measure(shape, args.kernel, args.out_channels)
+    input_mb, peak_mb, col_mb, path = measure(shape, args.kernel, args.out_channels)
     print(f"input {shape} float32: {input_mb:.1f} MB; im2col buffer {col_mb:.1f} MB "
           f"({col_mb / input_mb:.1f}x input)")
-    macs = args.out_channels * shape[1] * shape[0] * ((shape[2] + 1) // 2) * ((shape[3] + 1) // 2)
-    winograd = args.kernel == 3 and macs >= Conv2d.WINOGRAD_MIN_MACS
-    print("path:", "Winograd F(2x2, 3x3)" if winograd else "im2col")
+    print("path:", path)
     print(f"peak extra memory of forward+backward: {peak_mb:.1f} MB "
           f"({peak_mb / input_mb:.1f}x input, {peak_mb / col_mb:.2f}x col)")
 
