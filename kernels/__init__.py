@@ -13,6 +13,8 @@ autograd. Each fast version sits beside a plain reference it is tested against:
     memory.py         keeps freed arrays' memory in the process (glibc malloc thresholds)
     batchnorm.py      reference batch-norm statistics, forward and backward (NumPy or CuPy)
     batchnorm_numba.py  the same, two passes over memory, for NumPy arrays
+    lrn.py            reference local response normalisation, forward and backward
+    lrn_numba.py      the same, one pass per step, for NumPy arrays
     grouped.py        reference direct grouped convolution (einsum over the window view)
     grouped_numba.py  numba direct grouped / depthwise convolution for NumPy arrays
     winograd.py       reference Winograd F(2x2, 3x3) transforms (einsum over 4x4 tiles)
@@ -44,6 +46,7 @@ from minicnn.kernels import (
     batchnorm,
     cuda,
     grouped,
+    lrn,
     memory,
     pooling,
     windows,
@@ -70,22 +73,23 @@ try:
         activation_numba,
         batchnorm_numba,
         grouped_numba,
+        lrn_numba,
         pooling_numba,
         windows_numba,
         winograd_numba,
     )
 except ImportError:  # numba missing or broken: the references still work
-    activation_numba = batchnorm_numba = grouped_numba = pooling_numba = None
+    activation_numba = batchnorm_numba = grouped_numba = lrn_numba = pooling_numba = None
     windows_numba = winograd_numba = None
 
 __all__ = ["im2col", "col2im", "max_pool_forward", "max_pool_backward", "avg_pool_forward",
            "avg_pool_backward", "conv_output_size", "fold", "pad_input", "window_view",
            "grouped_conv_forward", "grouped_conv_backward_input",
            "grouped_conv_backward_weight", "matmul", "batch_norm_stats", "batch_norm_forward",
-           "batch_norm_backward", "relu_forward", "relu_backward", "winograd_weight_transform",
-           "winograd_weight_grad_transform", "winograd_input_transform",
-           "winograd_output_transform", "winograd_output_grad_transform",
-           "winograd_input_grad_transform", "use_numba"]
+           "batch_norm_backward", "relu_forward", "relu_backward", "lrn_forward", "lrn_backward",
+           "winograd_weight_transform", "winograd_weight_grad_transform",
+           "winograd_input_transform", "winograd_output_transform",
+           "winograd_output_grad_transform", "winograd_input_grad_transform", "use_numba"]
 
 
 def use_numba(array):
@@ -148,6 +152,18 @@ def relu_backward(gy, y):
     """gy, y (the forward's output, same shape) -> gx: 0 where y <= 0, else gy."""
     impl = activation_numba if use_numba(gy) else activation
     return impl.relu_backward(gy, y)
+
+
+def lrn_forward(x, size, alpha, beta, k):
+    """x (N, C, H, W) -> (y, scale), both (N, C, H, W); see `lrn.py` for the formulas."""
+    impl = lrn_numba if use_numba(x) else lrn
+    return impl.lrn_forward(x, size, alpha, beta, k)
+
+
+def lrn_backward(gy, x, y, scale, size, alpha, beta):
+    """gy (N, C, H, W) -> gx, from the forward's x, y and scale; see `lrn.py`."""
+    impl = lrn_numba if use_numba(gy) else lrn
+    return impl.lrn_backward(gy, x, y, scale, size, alpha, beta)
 
 
 def max_pool_forward(x, KH, KW, SH, SW, pads):

@@ -68,7 +68,7 @@ def test_gradcheck_global_pools(kernels, rng, shape):
     ((1, 3, 4, 4), 7, 1.5, 1.2, 0.5),    # window wider than the channel count
     ((2, 4, 3, 3), 5, 1e-4, 0.75, 2.0),  # the defaults
 ])
-def test_gradcheck_local_response_norm(rng, shape, size, alpha, beta, k):
+def test_gradcheck_local_response_norm(rng, shape, size, alpha, beta, k, kernels):
     x = tensor64(rng, *shape)
     assert_gradcheck(lambda x: F.local_response_norm(x, size, alpha, beta, k), [x])
 

@@ -221,6 +221,33 @@ def test_unrolled_max_pool_matches_reference(shape, window):
     np.testing.assert_array_equal(argmax, argmax_ref)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size, alpha, beta, k", [
+    (5, 5e-4, 0.75, 2.0),   # AlexNet's, beta = 0.75 by square roots
+    (2, 0.5, 0.5, 1.0),     # even size: asymmetric window; the general power
+    (7, 1.5, 1.2, 0.5),     # window wider than the channels
+    (1, 2.0, 0.75, 1.0),
+])
+def test_lrn_numba_matches_reference(dtype, size, alpha, beta, k):
+    from minicnn.kernels import lrn, lrn_numba
+    rng = np.random.default_rng(8)
+    x = (3 * rng.standard_normal((3, 6, 5, 4))).astype(dtype)
+    x[1, 2, 3, 1] = np.nan  # spreads to the channels whose window holds it, in both
+    y, scale = lrn_numba.lrn_forward(x, size, alpha, beta, k)
+    y_ref, scale_ref = lrn.lrn_forward(x, size, alpha, beta, k)
+    tolerance = 1e-5 if dtype == np.float32 else 1e-13
+    assert y.dtype == scale.dtype == dtype
+    np.testing.assert_allclose(scale, scale_ref, rtol=tolerance)
+    np.testing.assert_allclose(y, y_ref, rtol=tolerance, atol=tolerance)
+    gy = rng.standard_normal(x.shape).astype(dtype)
+    gx = lrn_numba.lrn_backward(gy, x, y, scale, size, alpha, beta)
+    assert gx.dtype == dtype
+    np.testing.assert_allclose(gx, lrn.lrn_backward(gy, x, y_ref, scale_ref, size, alpha, beta),
+                               rtol=tolerance, atol=tolerance)
+    # assert_allclose matched the NaNs' positions; the NaN did reach the gradient
+    assert np.isnan(gx).any() and not np.isnan(gx).all()
+
+
 def test_glibc_keeps_freed_memory_unless_told_not_to():
     """Importing minicnn.kernels sets malloc's thresholds (glibc); MINICNN_MALLOC=system not."""
     import platform

@@ -96,27 +96,11 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1
     return BatchNorm(running_mean, running_var, training, momentum, eps)(x, gamma, beta)
 
 
-def _channel_window_sum(v, before, after):
-    """For each channel c: sum of v over channels [c - before, c + after] (zero outside).
-
-    A direct sum of the before + after + 1 shifted slices, each one vectorised add. (A difference
-    of cumulative sums is shorter but loses float32 precision: a small channel beside large ones
-    is the difference of two large running totals.)
-    """
-    xp = backend.get_array_module(v)
-    C = v.shape[1]
-    total = xp.zeros_like(v)
-    for shift in range(-before, after + 1):                 # channel c adds v[c + shift]
-        lo, hi = max(0, -shift), min(C, C - shift)          # channels c with 0 <= c+shift < C
-        if lo < hi:
-            total[:, lo:hi] += v[:, lo + shift:hi + shift]
-    return total
-
-
 class LocalResponseNorm(Function):
     """b_c = a_c / (k + alpha/size * sum_{c' near c} a_c'^2) ** beta (AlexNet section 3.3).
 
-    The window is channels [c - size//2, c + (size-1)//2], as in PyTorch.
+    The window is channels [c - size//2, c + (size-1)//2], as in PyTorch; the formulas of the
+    backward are in kernels/lrn.py.
     """
     name = "local_response_norm"
 
@@ -126,19 +110,13 @@ class LocalResponseNorm(Function):
 
     def forward(self, x):
         check_nchw(self.op_name, x)
-        n = self.size
-        sum_sq = _channel_window_sum(x * x, n // 2, (n - 1) // 2)
         self.x = x
-        self.scale = self.k + (self.alpha / n) * sum_sq                    # (N, C, H, W)
-        self.y = x * self.scale ** -self.beta
+        self.y, self.scale = kernels.lrn_forward(x, self.size, self.alpha, self.beta, self.k)
         return self.y
 
     def backward(self, gy):
-        n = self.size
-        # d b_c / d a_j has a direct term and one through every window that contains j
-        through = gy * self.y / self.scale                                  # g_c a_c s_c^(-b-1)
-        gathered = _channel_window_sum(through, (n - 1) // 2, n // 2)
-        return gy * self.scale ** -self.beta - (2 * self.alpha * self.beta / n) * self.x * gathered
+        return kernels.lrn_backward(gy, self.x, self.y, self.scale, self.size, self.alpha,
+                                    self.beta)
 
 
 def local_response_norm(x, size=5, alpha=1e-4, beta=0.75, k=2.0):
