@@ -37,7 +37,8 @@ def measure(shape, kernel, out_channels):
     tracemalloc.stop()
     col_bytes = N * H * W * C * kernel * kernel * 4
     winograd = Conv2d(1, kernel // 2, 1)._takes_winograd(x.data, w.data)  # conv2d's own rule
-    path = "Winograd F(2x2, 3x3)" if winograd else "im2col"
+    m = Conv2d.WINOGRAD_TILE
+    path = f"Winograd F({m}x{m}, 3x3)" if winograd else "im2col"
     return x.data.nbytes / 1e6, (peak - before) / 1e6, col_bytes / 1e6, path
 
 

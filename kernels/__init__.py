@@ -17,7 +17,7 @@ autograd. Each fast version sits beside a plain reference it is tested against:
     lrn_numba.py      the same, one pass per step, for NumPy arrays
     grouped.py        reference direct grouped convolution (einsum over the window view)
     grouped_numba.py  numba direct grouped / depthwise convolution for NumPy arrays
-    winograd.py       reference Winograd F(2x2, 3x3) transforms (einsum over 4x4 tiles)
+    winograd.py       reference Winograd F(2x2, 3x3) and F(4x4, 3x3) transforms (einsum)
     winograd_numba.py the tile transforms as additions, for NumPy arrays
     cuda.py, cuda_src/  CUDA C kernels for CuPy arrays (compiled by CuPy on first use)
 
@@ -231,36 +231,36 @@ def batch_norm_backward(gy, xhat, inv_std, gamma=None, training=True):
     return impl.batch_norm_backward(gy, xhat, inv_std, gamma, training)
 
 
-# ----- Winograd F(2x2, 3x3) (kernels/winograd.py); T = N * ceil(OH/2) * ceil(OW/2) tiles -----
-winograd_weight_transform = winograd.weight_transform          # (OC, C, 3, 3) -> (16, OC, C)
-winograd_weight_grad_transform = winograd.weight_grad_transform  # (16, OC, C) -> (OC, C, 3, 3)
+# ----- Winograd F(m x m, 3x3), m = 2 or 4 (kernels/winograd.py); T = N*ceil(OH/m)*ceil(OW/m) --
+winograd_weight_transform = winograd.weight_transform  # (OC, C, 3, 3) -> ((m+2)^2, OC, C)
+winograd_weight_grad_transform = winograd.weight_grad_transform  # ((m+2)^2, OC, C) -> W's shape
 
 
-def winograd_input_transform(x, pads, scratch=False):
-    """x (N, C, H, W) -> V (16, C, T). scratch=True (numba path only) fills the shared
+def winograd_input_transform(x, pads, scratch=False, m=2):
+    """x (N, C, H, W) -> V ((m+2)^2, C, T). scratch=True (numba path only) fills the shared
     `workspace` buffer instead of a new array (valid until the next scratch request)."""
     if not use_numba(x):
-        return winograd.input_transform(x, pads)
+        return winograd.input_transform(x, pads, m)
     out = None
     if scratch:
-        TH, TW = winograd.input_tiles(x.shape, pads)
-        out = workspace.take((16, x.shape[1], x.shape[0] * TH * TW), x.dtype)
-    return winograd_numba.input_transform(x, pads, out)
+        TH, TW = winograd.input_tiles(x.shape, pads, m)
+        out = workspace.take(((m + 2) ** 2, x.shape[1], x.shape[0] * TH * TW), x.dtype)
+    return winograd_numba.input_transform(x, pads, out, m)
 
 
 def winograd_output_transform(M, N, OH, OW, b=None):
-    """M (16, OC, T) -> y (N, OC, OH, OW), plus the bias b (OC,) when given."""
+    """M ((m+2)^2, OC, T) -> y (N, OC, OH, OW), plus the bias b (OC,) when given."""
     impl = winograd_numba if use_numba(M) else winograd
     return impl.output_transform(M, N, OH, OW, b)
 
 
-def winograd_output_grad_transform(gy):
-    """gy (N, OC, OH, OW) -> gM (16, OC, T)."""
+def winograd_output_grad_transform(gy, m=2):
+    """gy (N, OC, OH, OW) -> gM ((m+2)^2, OC, T)."""
     impl = winograd_numba if use_numba(gy) else winograd
-    return impl.output_grad_transform(gy)
+    return impl.output_grad_transform(gy, m)
 
 
 def winograd_input_grad_transform(gV, x_shape, pads):
-    """gV (16, C, T) -> gx (N, C, H, W), the overlapping tiles added."""
+    """gV ((m+2)^2, C, T) -> gx (N, C, H, W), the overlapping tiles added."""
     impl = winograd_numba if use_numba(gV) else winograd
     return impl.input_grad_transform(gV, x_shape, pads)

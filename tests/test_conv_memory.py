@@ -71,15 +71,17 @@ def test_a_small_col_is_kept_for_backward_not_rebuilt(kernels, monkeypatch, im2c
     assert peak <= 2 * col_bytes + 6 * map_bytes  # col and gcol, never a third copy
 
 
-def test_winograd_peak_holds_one_transformed_input_and_one_transformed_output(monkeypatch):
-    """The Winograd path (numba only): V or gV (16, C, T) in the scratch buffer, plus M or gM
-    (16, OC, T), never two of either; a kept V would add another (16, C, T)."""
+@pytest.mark.parametrize("m", [2, 4])
+def test_winograd_peak_holds_one_transformed_input_and_one_transformed_output(monkeypatch, m):
+    """The Winograd path (numba only): V or gV (alpha^2, C, T) in the scratch buffer, plus M or
+    gM (alpha^2, OC, T), never two of either; a kept V would add another (alpha^2, C, T)."""
     monkeypatch.setattr(Conv2d, "KEEP_V_BYTES", 0)  # V counts as large: the scratch buffer
     monkeypatch.setattr(Conv2d, "WINOGRAD_MIN_MACS", 0)  # this small layer takes the path
+    monkeypatch.setattr(Conv2d, "WINOGRAD_TILE", m)
     x, w, _, map_bytes = _layer(np.random.default_rng(0))  # its warm-up compiles the path
     N, C, H, W = x.shape
-    tiles = N * ((H + 1) // 2) * ((W + 1) // 2)
-    V_bytes, M_bytes = 16 * C * tiles * 4, 16 * w.shape[0] * tiles * 4
+    tiles = N * -(-H // m) * -(-W // m)
+    V_bytes, M_bytes = (m + 2) ** 2 * C * tiles * 4, (m + 2) ** 2 * w.shape[0] * tiles * 4
     calls = []
     real_forward = minicnn.ops.conv.conv_winograd.forward
     monkeypatch.setattr(minicnn.ops.conv.conv_winograd, "forward",

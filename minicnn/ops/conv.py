@@ -17,16 +17,18 @@ class Conv2d(Function):
         backward: gW_g = gy_g @ col_g^T,  gcol_g = W_g^T @ gy_g,  gx = col2im(gcol)
     With few channels per group (depthwise: one) on the CPU the products are too thin for BLAS
     and col is mostly overhead: a direct loop (kernels/grouped_numba.py) is used instead.
-    A 3x3 stride-1 convolution of one group takes the Winograd F(2x2, 3x3) path on the CPU
-    (ops/conv_winograd.py), with 2.25x fewer multiplications in its products, when each of its
-    16 products (OC, C) @ (C, T) is large enough to pay for the transforms.
+    A 3x3 stride-1 convolution of one group takes the Winograd F(4x4, 3x3) path on the CPU
+    (ops/conv_winograd.py), with 4x fewer multiplications in its products, when its products
+    (OC, C) @ (C, T) are large enough to pay for the transforms.
     """
     name = "conv2d"
     DIRECT_MAX_GROUP_CHANNELS = 4  # groups of at most this many input channels loop directly
     KEEP_COL_BYTES = 32 * 2**20    # a col up to this size is kept for backward, not rebuilt
-    WINOGRAD_MIN_MACS = 2**24      # OC*C*T of one Winograd product; below, im2col measured
-    #                                as fast or faster (benchmarks/NOTES.md section 11)
+    WINOGRAD_MIN_MACS = 2**24      # OC*C*T, T counting 2x2 output tiles; below, im2col
+    #                                measured as fast or faster (benchmarks/NOTES.md 11, 14)
     KEEP_V_BYTES = 4 * 2**20       # Winograd's V up to this size is kept; rebuilding is cheap
+    WINOGRAD_TILE = 4              # m of F(m x m, 3x3): 4 measured 7-17% faster than 2 on
+    #                                ResNet-18, at 10x F(2x2)'s float32 rounding (NOTES.md 14)
 
     def __init__(self, stride, padding, groups):
         self.SH, self.SW = pair(stride, self.name, "stride")
@@ -48,7 +50,8 @@ class Conv2d(Function):
             return y if b is None else y + b.reshape(1, OC, 1, 1).astype(y.dtype)
         self.winograd = self._takes_winograd(x, W)
         if self.winograd:
-            y, self.V = conv_winograd.forward(x, W, b, self.pads, self.KEEP_V_BYTES)
+            y, self.V = conv_winograd.forward(x, W, b, self.pads, self.KEEP_V_BYTES,
+                                              self.WINOGRAD_TILE)
             return y
         # col (C*KH*KW, N*OH*OW): a small one is kept for backward; a large one lives in the
         # shared scratch buffer (kernels/workspace.py) and backward rebuilds it from x
@@ -71,7 +74,7 @@ class Conv2d(Function):
             return self._direct_backward(gy)
         if self.winograd:
             gx, gW = conv_winograd.backward(gy, self.x, self.W, self.V, self.pads,
-                                            self.needs_input_grad[0])
+                                            self.needs_input_grad[0], self.WINOGRAD_TILE)
             return gx, gW, gy.sum(axis=(0, 2, 3)) if self.has_bias else None
         xp = backend.get_array_module(gy)
         N, OC, OH, OW = gy.shape
@@ -163,8 +166,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1):
     tracemalloc (`python benchmarks/conv_memory.py --no-winograd`): for x (64, 64, 56, 56)
     float32 (51.4 MB), a 3x3 kernel, padding 1 and 64 output channels, col is 462.4 MB and the
     peak extra memory of forward+backward is 616.7 MB (12.0x the input: col or gcol, plus
-    output-sized buffers). On the CPU that layer takes the Winograd path, whose transformed
-    input and output are 4x the input and output: peak 514.5 MB (10.0x the input;
-    `python benchmarks/conv_memory.py`).
+    output-sized buffers). On the CPU that layer takes the Winograd F(4x4, 3x3) path, whose
+    transformed input and output are 2.25x the input and output: peak 335.3 MB (6.5x the
+    input; `python benchmarks/conv_memory.py`).
     """
     return Conv2d(stride, padding, groups)(x, weight, bias)
