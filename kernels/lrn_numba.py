@@ -78,7 +78,8 @@ _lrn_gradient_jit = njit(parallel=True, cache=True)(_lrn_gradient)
 
 def _planes(a):
     """(N, C, H, W) -> a C-contiguous (N, C, H*W) view (or copy)."""
-    return np.ascontiguousarray(a).reshape(a.shape[0], a.shape[1], -1)
+    N, C, H, W = a.shape
+    return np.ascontiguousarray(a).reshape(N, C, H * W)  # (not -1: an empty batch has size 0)
 
 
 def lrn_forward(x, size, alpha, beta, k):
