@@ -237,14 +237,15 @@ winograd_weight_grad_transform = winograd.weight_grad_transform  # ((m+2)^2, OC,
 
 
 def winograd_input_transform(x, pads, scratch=False, m=2):
-    """x (N, C, H, W) -> V ((m+2)^2, C, T). scratch=True (numba path only) fills the shared
-    `workspace` buffer instead of a new array (valid until the next scratch request)."""
+    """x (N, C, H, W) -> V ((m+2)^2, C, T); on the numba path the transposed view of a
+    C-contiguous ((m+2)^2, T, C). scratch=True (numba path only) fills the shared `workspace`
+    buffer instead of a new array (valid until the next scratch request)."""
     if not use_numba(x):
         return winograd.input_transform(x, pads, m)
     out = None
     if scratch:
         TH, TW = winograd.input_tiles(x.shape, pads, m)
-        out = workspace.take(((m + 2) ** 2, x.shape[1], x.shape[0] * TH * TW), x.dtype)
+        out = workspace.take(((m + 2) ** 2, x.shape[0] * TH * TW, x.shape[1]), x.dtype)
     return winograd_numba.input_transform(x, pads, out, m)
 
 

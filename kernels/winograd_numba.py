@@ -3,16 +3,17 @@ against winograd.py).
 
 Each 2-D transform is a 1-D transform applied to the rows of a tile, then to its columns. The
 1-D transforms are written out as additions, the matrices' 0 and +-1 entries folded away (Lavin
-& Gray 2016, section 4.1; for F(4x4, 3x3) the factoring of NNPACK, with the common sums named).
+& Gray 2016, section 4.1; for F(4x4, 3x3), section 4.2, with the common sums named).
 Each reads alpha (or m) values src[s], src[s + ss], ... and stores dst[d], dst[d + ds], ...,
 so one function serves a row of a tile and a column. (A version looping over the matrices'
 entries measured 1.5-2x slower, and F(4x4, 3x3)'s transforms then cost more than F(2x2,
 3x3)'s on less data.)
 
-The kernels work one row of tiles at a time: the row step combines whole image rows, so its
-inner loop runs along contiguous memory. The input-side kernels run in parallel over channels
-(each thread writes only its channel's rows of V or its channel of gx, so the overlapping
-tiles of gx add without races); the output-side ones over output channels. Set
+The kernels work one row of tiles at a time, in parallel over (image, tile row), with the
+channels innermost: V, M, gM and gV are stored as (alpha^2, T, C) (the public functions return
+the (alpha^2, C, T) transposed views, the reference's shape), so each 1-D transform runs as a
+contiguous loop over channels (benchmarks/NOTES.md section 14). The input-gradient kernel runs
+in parallel over images, whose overlapping tile rows add into the same rows of gx. Set
 NUMBA_DISABLE_JIT=1 to step through them.
 """
 import numpy as np
@@ -100,104 +101,113 @@ def _a_4(src, s, ss, dst, d, ds):
 
 
 def _compile(m, b_t, b_add, a_t, a):
-    """The four transform kernels of F(m x m, 3x3), built on its 1-D transforms."""
+    """The four transform kernels of F(m x m, 3x3), built on its 1-D transforms.
+
+    Each works on one row of tiles (image n, tile row th) per parallel step, with the channels
+    innermost: a tile row's buffers are (rows, width, C), and V, M, gM, gV are stored as
+    (alpha^2, T, C) ("Vt"), so every 1-D transform runs as a contiguous loop over channels.
+    The NCHW images are transposed on the way in and out, one plane at a time.
+    """
     alpha = m + 2
 
-    def input_transform(x, PT, PL, TH, TW, V):
-        """x (N, C, H, W) -> V (alpha^2, C, T): B^T d B of every tile d (0 outside x)."""
+    def input_transform(x, PT, PL, TH, TW, Vt):
+        """x (N, C, H, W) -> Vt (alpha^2, T, C): B^T d B of every tile d (0 outside x)."""
         N, C, H, W = x.shape
-        T, width = V.shape[2], m * TW + 2
-        V_flat = V.reshape(-1)                       # V[k, c, t] is V_flat[(k*C + c)*T + t]
-        for c in prange(C):
-            rows = np.zeros((alpha, width), dtype=x.dtype)   # the tile row's padded input rows
-            mixed = np.empty((alpha, width), dtype=x.dtype)  # B^T rows
+        T, width = Vt.shape[1], m * TW + 2
+        V_flat = Vt.reshape(-1)                      # Vt[k, t, c] is V_flat[(k*T + t)*C + c]
+        for job in prange(N * TH):
+            n, th = job // TH, job % TH
+            rows = np.zeros((alpha, width, C), dtype=x.dtype)  # padded input rows, channels last
+            mixed = np.empty((alpha, width, C), dtype=x.dtype)  # B^T rows
             rows_flat, mixed_flat = rows.reshape(-1), mixed.reshape(-1)
-            for n in range(N):
-                for th in range(TH):
-                    for i in range(alpha):
-                        h = m * th - PT + i
-                        if 0 <= h < H:
-                            rows[i, PL:PL + W] = x[n, c, h]  # the padding columns stay 0
-                        else:
-                            rows[i, :] = 0.0
-                    for w in range(width):
-                        b_t(rows_flat, w, width, mixed_flat, w, width)
-                    first = (n * TH + th) * TW
-                    for k in range(alpha):
-                        out = (alpha * k * C + c) * T + first   # V[alpha*k + b, c, first + tw]
-                        for tw in range(TW):
-                            b_t(mixed_flat, k * width + m * tw, 1, V_flat, out + tw, C * T)
+            for i in range(alpha):
+                h = m * th - PT + i
+                if 0 <= h < H:
+                    for c in range(C):
+                        for w in range(W):               # the padding columns stay 0
+                            rows[i, PL + w, c] = x[n, c, h, w]
+            for q in range(width * C):
+                b_t(rows_flat, q, width * C, mixed_flat, q, width * C)
+            first = (n * TH + th) * TW
+            for k in range(alpha):
+                for tw in range(TW):
+                    src, out = (k * width + m * tw) * C, ((alpha * k) * T + first + tw) * C
+                    for c in range(C):
+                        b_t(mixed_flat, src + c, C, V_flat, out + c, T * C)
 
-    def output_transform(M, bias, TH, TW, y):
-        """M (alpha^2, OC, T) -> y (N, OC, OH, OW): A^T m A of every tile, plus bias[o]."""
+    def output_transform(Mt, bias, TH, TW, y):
+        """Mt (alpha^2, T, OC) -> y (N, OC, OH, OW): A^T m A of every tile, plus bias[o]."""
         N, OC, OH, OW = y.shape
-        T, width = M.shape[2], m * TW
-        M_flat = M.reshape(-1)
-        for o in prange(OC):
-            mixed = np.empty((alpha, width), dtype=M.dtype)  # m A for a row of tiles
-            rows = np.empty((m, width), dtype=M.dtype)       # A^T m A: m output rows
+        T, width = Mt.shape[1], m * TW
+        M_flat = Mt.reshape(-1)
+        for job in prange(N * TH):
+            n, th = job // TH, job % TH
+            mixed = np.empty((alpha, width, OC), dtype=Mt.dtype)  # m A for the row of tiles
+            rows = np.empty((m, width, OC), dtype=Mt.dtype)       # A^T m A: m output rows
             mixed_flat, rows_flat = mixed.reshape(-1), rows.reshape(-1)
-            for n in range(N):
-                for th in range(TH):
-                    first = (n * TH + th) * TW
-                    for k in range(alpha):
-                        at = (alpha * k * OC + o) * T + first
-                        for tw in range(TW):
-                            a_t(M_flat, at + tw, OC * T, mixed_flat, k * width + m * tw, 1)
-                    for w in range(width):
-                        a_t(mixed_flat, w, width, rows_flat, w, width)
-                    for i in range(min(m, OH - m * th)):
-                        for w in range(OW):
-                            y[n, o, m * th + i, w] = rows[i, w] + bias[o]
+            first = (n * TH + th) * TW
+            for k in range(alpha):
+                for tw in range(TW):
+                    at, out = ((alpha * k) * T + first + tw) * OC, (k * width + m * tw) * OC
+                    for o in range(OC):
+                        a_t(M_flat, at + o, T * OC, mixed_flat, out + o, OC)
+            for q in range(width * OC):
+                a_t(mixed_flat, q, width * OC, rows_flat, q, width * OC)
+            for i in range(min(m, OH - m * th)):
+                for o in range(OC):
+                    for w in range(OW):
+                        y[n, o, m * th + i, w] = rows[i, w, o] + bias[o]
 
-    def output_grad_transform(gy, TH, TW, gM):
-        """gy (N, OC, OH, OW) -> gM (alpha^2, OC, T): A gY A^T of every tile (gY 0 outside)."""
+    def output_grad_transform(gy, TH, TW, gMt):
+        """gy (N, OC, OH, OW) -> gMt (alpha^2, T, OC): A gY A^T of every tile (gY 0 outside)."""
         N, OC, OH, OW = gy.shape
-        T, width = gM.shape[2], m * TW
-        gM_flat = gM.reshape(-1)
-        for o in prange(OC):
-            rows = np.zeros((m, width), dtype=gy.dtype)       # the tile row's m rows of gy
-            mixed = np.empty((alpha, width), dtype=gy.dtype)  # A gY
+        T, width = gMt.shape[1], m * TW
+        gM_flat = gMt.reshape(-1)
+        for job in prange(N * TH):
+            n, th = job // TH, job % TH
+            rows = np.zeros((m, width, OC), dtype=gy.dtype)       # the tile row's m rows of gy
+            mixed = np.empty((alpha, width, OC), dtype=gy.dtype)  # A gY
             rows_flat, mixed_flat = rows.reshape(-1), mixed.reshape(-1)
-            for n in range(N):
-                for th in range(TH):
-                    for i in range(m):
-                        if m * th + i < OH:
-                            rows[i, :OW] = gy[n, o, m * th + i]
-                        else:
-                            rows[i, :] = 0.0
-                    for w in range(width):
-                        a(rows_flat, w, width, mixed_flat, w, width)
-                    first = (n * TH + th) * TW
-                    for k in range(alpha):
-                        out = (alpha * k * OC + o) * T + first
-                        for tw in range(TW):
-                            a(mixed_flat, k * width + m * tw, 1, gM_flat, out + tw, OC * T)
+            for i in range(min(m, OH - m * th)):
+                for o in range(OC):
+                    for w in range(OW):
+                        rows[i, w, o] = gy[n, o, m * th + i, w]
+            for q in range(width * OC):
+                a(rows_flat, q, width * OC, mixed_flat, q, width * OC)
+            first = (n * TH + th) * TW
+            for k in range(alpha):
+                for tw in range(TW):
+                    src, out = (k * width + m * tw) * OC, ((alpha * k) * T + first + tw) * OC
+                    for o in range(OC):
+                        a(mixed_flat, src + o, OC, gM_flat, out + o, T * OC)
 
-    def input_grad_transform(gV, PT, PL, TH, TW, gx):
-        """Add B gV B^T of every tile into gx (N, C, H, W) (zeroed by the caller)."""
+    def input_grad_transform(gVt, PT, PL, TH, TW, gx):
+        """Add B gV B^T of every tile of gVt (alpha^2, T, C) into gx (N, C, H, W) (zeroed by the
+        caller). One image per parallel step: its tile rows overlap."""
         N, C, H, W = gx.shape
-        T, width = gV.shape[2], m * TW + 2
-        gV_flat = gV.reshape(-1)
-        for c in prange(C):
-            mixed = np.empty((alpha, width), dtype=gV.dtype)  # gV B^T, overlapping tiles added
-            rows = np.empty((alpha, width), dtype=gV.dtype)   # B gV B^T: padded rows of gd
+        T, width = gVt.shape[1], m * TW + 2
+        gV_flat = gVt.reshape(-1)
+        for n in prange(N):
+            mixed = np.empty((alpha, width, C), dtype=gVt.dtype)  # gV B^T, tiles added
+            rows = np.empty((alpha, width, C), dtype=gVt.dtype)   # B gV B^T: padded rows
             mixed_flat, rows_flat = mixed.reshape(-1), rows.reshape(-1)
-            for n in range(N):
-                for th in range(TH):
-                    mixed[:, :] = 0.0
-                    first = (n * TH + th) * TW
-                    for k in range(alpha):
-                        at = (alpha * k * C + c) * T + first
-                        for tw in range(TW):
-                            b_add(gV_flat, at + tw, C * T, mixed_flat, k * width + m * tw, 1)
-                    rows[:, :] = 0.0
-                    for w in range(width):
-                        b_add(mixed_flat, w, width, rows_flat, w, width)
-                    for i in range(alpha):  # padded row m*th + i, if it is a row of x
-                        h = m * th - PT + i
-                        if 0 <= h < H:
-                            gx[n, c, h] += rows[i, PL:PL + W]
+            for th in range(TH):
+                mixed[:] = 0.0
+                first = (n * TH + th) * TW
+                for k in range(alpha):
+                    for tw in range(TW):
+                        at, out = ((alpha * k) * T + first + tw) * C, (k * width + m * tw) * C
+                        for c in range(C):
+                            b_add(gV_flat, at + c, T * C, mixed_flat, out + c, C)
+                rows[:] = 0.0
+                for q in range(width * C):
+                    b_add(mixed_flat, q, width * C, rows_flat, q, width * C)
+                for i in range(alpha):  # padded row m*th + i, if it is a row of x
+                    h = m * th - PT + i
+                    if 0 <= h < H:
+                        for c in range(C):
+                            for w in range(W):
+                                gx[n, c, h, w] += rows[i, PL + w, c]
 
     jit = njit(parallel=True, cache=True)
     return tuple(jit(kernel) for kernel in (input_transform, output_transform,
@@ -208,16 +218,23 @@ _KERNELS = {2: _compile(2, _b_t_2, _b_add_2, _a_t_2, _a_2),
             4: _compile(4, _b_t_4, _b_add_4, _a_t_4, _a_4)}
 
 
+def _channels_last(transformed):
+    """(alpha^2, C, T) -> the C-contiguous (alpha^2, T, C) the kernels read: free when it is
+    already the transposed view of one, as conv2d's products leave it."""
+    return np.ascontiguousarray(transformed.transpose(0, 2, 1))
+
+
 def input_transform(x, pads, out=None, m=2):
     """x (N, C, H, W) -> V ((m+2)^2, C, N*TH*TW); see `winograd.input_transform`.
 
-    out: an optional C-contiguous array of that shape and x's dtype to fill (and return).
+    V is the transposed view of a C-contiguous ((m+2)^2, T, C) array (the channels innermost),
+    `out` when given.
     """
     N, C = x.shape[:2]
     TH, TW = input_tiles(x.shape, pads, m)
-    V = np.empty(((m + 2) ** 2, C, N * TH * TW), dtype=x.dtype) if out is None else out
-    _KERNELS[m][0](np.ascontiguousarray(x), pads[0], pads[2], TH, TW, V)
-    return V
+    Vt = np.empty(((m + 2) ** 2, N * TH * TW, C), dtype=x.dtype) if out is None else out
+    _KERNELS[m][0](np.ascontiguousarray(x), pads[0], pads[2], TH, TW, Vt)
+    return Vt.transpose(0, 2, 1)
 
 
 def output_transform(M, N, OH, OW, b=None):
@@ -226,17 +243,18 @@ def output_transform(M, N, OH, OW, b=None):
     TH, TW = tiles(OH, OW, m)
     y = np.empty((N, OC, OH, OW), dtype=M.dtype)
     bias = np.zeros(OC, dtype=M.dtype) if b is None else np.asarray(b, dtype=M.dtype)
-    _KERNELS[m][1](np.ascontiguousarray(M), bias, TH, TW, y)
+    _KERNELS[m][1](_channels_last(M), bias, TH, TW, y)
     return y
 
 
 def output_grad_transform(gy, m=2):
-    """gy (N, OC, OH, OW) -> gM ((m+2)^2, OC, N*TH*TW); see `winograd.output_grad_transform`."""
+    """gy (N, OC, OH, OW) -> gM ((m+2)^2, OC, N*TH*TW), the transposed view of a C-contiguous
+    ((m+2)^2, T, OC); see `winograd.output_grad_transform`."""
     N, OC, OH, OW = gy.shape
     TH, TW = tiles(OH, OW, m)
-    gM = np.empty(((m + 2) ** 2, OC, N * TH * TW), dtype=gy.dtype)
-    _KERNELS[m][2](np.ascontiguousarray(gy), TH, TW, gM)
-    return gM
+    gMt = np.empty(((m + 2) ** 2, N * TH * TW, OC), dtype=gy.dtype)
+    _KERNELS[m][2](np.ascontiguousarray(gy), TH, TW, gMt)
+    return gMt.transpose(0, 2, 1)
 
 
 def input_grad_transform(gV, x_shape, pads):
@@ -244,5 +262,5 @@ def input_grad_transform(gV, x_shape, pads):
     m = tile_side(gV)
     TH, TW = input_tiles(x_shape, pads, m)
     gx = np.zeros(x_shape, dtype=gV.dtype)
-    _KERNELS[m][3](np.ascontiguousarray(gV), pads[0], pads[2], TH, TW, gx)
+    _KERNELS[m][3](_channels_last(gV), pads[0], pads[2], TH, TW, gx)
     return gx

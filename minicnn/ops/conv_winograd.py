@@ -17,6 +17,14 @@ buffer (kernels/workspace.py) and is rebuilt from x; gV then reuses that buffer.
 from minicnn import kernels
 
 
+def _product(a, b, scratch=False):
+    """a @ b for (n, P, K) and (n, K, T), computed as (b^T @ a^T)^T: the result is the
+    transposed view of a C-contiguous (n, T, P), the layout the numba transforms read (and
+    b^T is the contiguous array behind their V or gM)."""
+    return kernels.matmul(b.transpose(0, 2, 1), a.transpose(0, 2, 1),
+                          scratch=scratch).transpose(0, 2, 1)
+
+
 def forward(x, W, b, pads, keep_bytes, m=2):
     """x (N, C, H, W), W (OC, C, 3, 3), b (OC,) or None -> (y (N, OC, OH, OW), V).
 
@@ -29,7 +37,7 @@ def forward(x, W, b, pads, keep_bytes, m=2):
     TH, TW = kernels.winograd.input_tiles(x.shape, pads, m)
     keep = (m + 2) ** 2 * x.shape[1] * N * TH * TW * x.itemsize <= keep_bytes
     V = kernels.winograd_input_transform(x, pads, scratch=not keep, m=m)  # (alpha^2, C, T)
-    M = kernels.matmul(U, V)                                  # (alpha^2, OC, T)
+    M = _product(U, V)                                        # (alpha^2, OC, T)
     y = kernels.winograd_output_transform(M, N, OH, OW, b)
     return y, V if keep else None
 
@@ -45,6 +53,6 @@ def backward(gy, x, W, V, pads, need_gx, m=2):
     gx = None
     if need_gx:
         U = kernels.winograd_weight_transform(W, m)  # again: cheaper than keeping it per layer
-        gV = kernels.matmul(U.transpose(0, 2, 1), gM, scratch=True)  # (alpha^2, C, T)
+        gV = _product(U.transpose(0, 2, 1), gM, scratch=True)  # (alpha^2, C, T)
         gx = kernels.winograd_input_grad_transform(gV, x.shape, pads)
     return gx, gW
