@@ -9,10 +9,16 @@ Commands (one JSON object per line; one JSON reply per line):
 Every framework trains with SGD (lr 0.01, momentum 0.9) and softmax cross-entropy on one fixed
 random batch; inference is a forward pass in evaluation mode without a graph.
 """
+import sys
+
+if sys.argv[1:2] == ["minicnn"]:
+    # minicnn before NumPy, as in `python -m minicnn.train`, so that its thread policy
+    # (OPENBLAS_THREAD_TIMEOUT, minicnn/__init__.py) applies here too
+    import minicnn  # noqa: F401
+
 import ctypes
 import gc
 import json
-import sys
 import time
 
 import numpy as np

@@ -26,8 +26,11 @@ and the reference when MINICNN_KERNELS=reference is in the environment (e.g. to 
 
 Threads. Two pools share the cores: numba's (the kernels here) and OpenBLAS's (NumPy's matrix
 products). They never run at the same time (a layer calls one, then the other), so both use
-every core by default. numba uses the workqueue layer (see below); MINICNN_NUM_THREADS=k
-caps numba at k threads, e.g. on a machine shared with other jobs; OpenBLAS reads
+every core by default, and each pool's idle threads must sleep rather than spin: importing
+minicnn sets OPENBLAS_THREAD_TIMEOUT=4 unless it is set (minicnn/__init__.py; it only takes
+effect when minicnn is imported before NumPy, or when set before Python starts). numba uses
+the workqueue layer (see below); MINICNN_NUM_THREADS=k caps numba at k threads, e.g. on a
+machine shared with other jobs; OpenBLAS reads
 OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS) when NumPy is first imported, so set both before
 starting Python to cap the whole process.
 

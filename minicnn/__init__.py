@@ -4,6 +4,16 @@
     import minicnn.functional as F
     from minicnn import nn, optim
 """
+import os
+
+# Before anything imports NumPy: OpenBLAS's idle threads spin for 2^28 cycles (~0.1 s) after
+# every matrix product unless OPENBLAS_THREAD_TIMEOUT says otherwise, and on a small machine
+# they take the cores from the numba kernels that run between the products (ResNet-18 step
+# 1.70 -> 1.29-1.52 s). 2^4 cycles: they sleep at once. Read by OpenBLAS when NumPy loads it,
+# so it has no effect if NumPy was imported first; an explicit setting is kept
+# (kernels/__init__.py, "Threads").
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
 from minicnn import backend, functional, nn, optim
 from minicnn.core import Tensor, is_grad_enabled, no_grad
 from minicnn.errors import DeviceError, DTypeError, GradcheckError, ShapeError

@@ -270,3 +270,33 @@ def test_glibc_keeps_freed_memory_unless_told_not_to():
     # 5 fresh 40 MB arrays fault in every page when mmapped (hundreds of faults each even with
     # NumPy's huge-page hint), and none when the heap's freed block is reused
     assert faults[""] < 100 and faults["system"] > 1000, faults
+
+
+def test_importing_minicnn_first_stops_openblas_threads_spinning():
+    """minicnn sets OPENBLAS_THREAD_TIMEOUT before NumPy loads OpenBLAS, so after a product its
+    idle threads sleep instead of spinning on the cores the numba kernels need next."""
+    import os
+    import subprocess
+    import sys
+    code = ("import os, time, minicnn, numpy as np\n"
+            "a = np.random.rand(512, 512).astype(np.float32)\n"
+            "idle = 0.0\n"
+            "for _ in range(10):\n"
+            "    a @ a\n"
+            "    before = sum(os.times()[:2])\n"
+            "    time.sleep(0.05)\n"
+            "    idle += sum(os.times()[:2]) - before\n"
+            "print(os.environ['OPENBLAS_THREAD_TIMEOUT'], idle)")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True)
+    timeout, idle_cpu_seconds = done.stdout.split()
+    assert timeout == "4"
+    # CPU time while the main thread sleeps 10 x 50 ms after products: 0.5 s with NumPy
+    # imported first (a worker spins through every sleep; measured), ~0 when they sleep
+    assert float(idle_cpu_seconds) < 0.1, done.stdout
+    preset = subprocess.run([sys.executable, "-c", "import os, minicnn; "
+                             "print(os.environ['OPENBLAS_THREAD_TIMEOUT'])"],
+                            env=dict(env, OPENBLAS_THREAD_TIMEOUT="20"), capture_output=True,
+                            text=True, check=True)
+    assert preset.stdout.strip() == "20"  # an explicit setting is kept
