@@ -110,6 +110,31 @@ def _compile(m, b_t, b_add, a_t, a):
     """
     alpha = m + 2
 
+    @inline
+    def rows_then_tiles(f, rows_flat, mixed_flat, width, C, out_flat, T, first, TW):
+        """f down the columns of a row of tiles ((rows, width, C) -> mixed (alpha, width, C)),
+        then along each tile's row of mixed into out (alpha^2, T, C), tiles first.. first+TW-1.
+        """
+        for q in range(width * C):
+            f(rows_flat, q, width * C, mixed_flat, q, width * C)
+        for k in range(alpha):
+            for tw in range(TW):
+                src, out = (k * width + m * tw) * C, ((alpha * k) * T + first + tw) * C
+                for c in range(C):
+                    f(mixed_flat, src + c, C, out_flat, out + c, T * C)
+
+    @inline
+    def tiles_then_rows(f, in_flat, T, first, TW, C, mixed_flat, width, rows_flat):
+        """The way back: f along each tile's row of in (alpha^2, T, C) into mixed (alpha, width,
+        C), then down the columns into rows; f stores or adds (overlapping tiles add)."""
+        for k in range(alpha):
+            for tw in range(TW):
+                at, out = ((alpha * k) * T + first + tw) * C, (k * width + m * tw) * C
+                for c in range(C):
+                    f(in_flat, at + c, T * C, mixed_flat, out + c, C)
+        for q in range(width * C):
+            f(mixed_flat, q, width * C, rows_flat, q, width * C)
+
     def input_transform(x, PT, PL, TH, TW, Vt):
         """x (N, C, H, W) -> Vt (alpha^2, T, C): B^T d B of every tile d (0 outside x)."""
         N, C, H, W = x.shape
@@ -126,14 +151,8 @@ def _compile(m, b_t, b_add, a_t, a):
                     for c in range(C):
                         for w in range(W):               # the padding columns stay 0
                             rows[i, PL + w, c] = x[n, c, h, w]
-            for q in range(width * C):
-                b_t(rows_flat, q, width * C, mixed_flat, q, width * C)
-            first = (n * TH + th) * TW
-            for k in range(alpha):
-                for tw in range(TW):
-                    src, out = (k * width + m * tw) * C, ((alpha * k) * T + first + tw) * C
-                    for c in range(C):
-                        b_t(mixed_flat, src + c, C, V_flat, out + c, T * C)
+            rows_then_tiles(b_t, rows_flat, mixed_flat, width, C, V_flat, T, (n * TH + th) * TW,
+                            TW)
 
     def output_transform(Mt, bias, TH, TW, y):
         """Mt (alpha^2, T, OC) -> y (N, OC, OH, OW): A^T m A of every tile, plus bias[o]."""
@@ -145,14 +164,8 @@ def _compile(m, b_t, b_add, a_t, a):
             mixed = np.empty((alpha, width, OC), dtype=Mt.dtype)  # m A for the row of tiles
             rows = np.empty((m, width, OC), dtype=Mt.dtype)       # A^T m A: m output rows
             mixed_flat, rows_flat = mixed.reshape(-1), rows.reshape(-1)
-            first = (n * TH + th) * TW
-            for k in range(alpha):
-                for tw in range(TW):
-                    at, out = ((alpha * k) * T + first + tw) * OC, (k * width + m * tw) * OC
-                    for o in range(OC):
-                        a_t(M_flat, at + o, T * OC, mixed_flat, out + o, OC)
-            for q in range(width * OC):
-                a_t(mixed_flat, q, width * OC, rows_flat, q, width * OC)
+            tiles_then_rows(a_t, M_flat, T, (n * TH + th) * TW, TW, OC, mixed_flat, width,
+                            rows_flat)
             for i in range(min(m, OH - m * th)):
                 for o in range(OC):
                     for w in range(OW):
@@ -172,14 +185,8 @@ def _compile(m, b_t, b_add, a_t, a):
                 for o in range(OC):
                     for w in range(OW):
                         rows[i, w, o] = gy[n, o, m * th + i, w]
-            for q in range(width * OC):
-                a(rows_flat, q, width * OC, mixed_flat, q, width * OC)
-            first = (n * TH + th) * TW
-            for k in range(alpha):
-                for tw in range(TW):
-                    src, out = (k * width + m * tw) * OC, ((alpha * k) * T + first + tw) * OC
-                    for o in range(OC):
-                        a(mixed_flat, src + o, OC, gM_flat, out + o, T * OC)
+            rows_then_tiles(a, rows_flat, mixed_flat, width, OC, gM_flat, T, (n * TH + th) * TW,
+                            TW)
 
     def input_grad_transform(gVt, PT, PL, TH, TW, gx):
         """Add B gV B^T of every tile of gVt (alpha^2, T, C) into gx (N, C, H, W) (zeroed by the
@@ -193,15 +200,9 @@ def _compile(m, b_t, b_add, a_t, a):
             mixed_flat, rows_flat = mixed.reshape(-1), rows.reshape(-1)
             for th in range(TH):
                 mixed[:] = 0.0
-                first = (n * TH + th) * TW
-                for k in range(alpha):
-                    for tw in range(TW):
-                        at, out = ((alpha * k) * T + first + tw) * C, (k * width + m * tw) * C
-                        for c in range(C):
-                            b_add(gV_flat, at + c, T * C, mixed_flat, out + c, C)
                 rows[:] = 0.0
-                for q in range(width * C):
-                    b_add(mixed_flat, q, width * C, rows_flat, q, width * C)
+                tiles_then_rows(b_add, gV_flat, T, (n * TH + th) * TW, TW, C, mixed_flat, width,
+                                rows_flat)
                 for i in range(alpha):  # padded row m*th + i, if it is a row of x
                     h = m * th - PT + i
                     if 0 <= h < H:
