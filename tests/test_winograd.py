@@ -108,13 +108,26 @@ def test_conv2d_winograd_gradcheck(monkeypatch, padding, keep, m):
     if not keep:
         monkeypatch.setattr(Conv2d, "KEEP_V_BYTES", 0)  # V goes to the scratch buffer
     rng = np.random.default_rng(3)
-    x = minicnn.Tensor(rng.standard_normal((2, 3, 6, 5)), requires_grad=True)
+    x = minicnn.Tensor(rng.standard_normal((2, 3, 6, 6)), requires_grad=True)  # >= 4x4 out
     w = minicnn.Tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
     b = minicnn.Tensor(rng.standard_normal(4), requires_grad=True)
     reports = gradcheck(lambda x, w, b: F.conv2d(x, w, b, 1, padding), [x, w, b],
                         atol=1e-7, rtol=1e-6)
     assert len(reports) == 3 and all(r["passed"] for r in reports)
     assert calls  # the Winograd path ran
+
+
+def test_conv2d_takes_winograd_only_where_a_tile_fits_and_the_products_are_large():
+    """ResNet-18's last stage at 28 px has 1x1 maps: one 4x4 tile per image there computed
+    36 products for one output pixel (the zoo's ResNet-18 epoch 2x slower, NOTES.md 18)."""
+    conv = Conv2d(1, 1, 1)
+    big = np.zeros((64, 64, 32, 32), dtype=np.float32)            # 64*64*64*32*32/4 = 2^26
+    assert conv._takes_winograd(big, np.zeros((64, 64, 3, 3), dtype=np.float32))
+    for H in (1, 3):                                               # outputs 1x1, 3x3 < 4x4
+        tiny = np.zeros((128, 512, H, H), dtype=np.float32)        # products large, maps not
+        assert not conv._takes_winograd(tiny, np.zeros((512, 512, 3, 3), dtype=np.float32))
+    small = np.zeros((8, 16, 32, 32), dtype=np.float32)            # maps fine, products small
+    assert not conv._takes_winograd(small, np.zeros((16, 16, 3, 3), dtype=np.float32))
 
 
 @pytest.mark.parametrize("m, bound", [(2, 1e-5), (4, 2e-5)], ids=["F(2x2)", "F(4x4)"])

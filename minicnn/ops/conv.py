@@ -24,8 +24,8 @@ class Conv2d(Function):
     name = "conv2d"
     DIRECT_MAX_GROUP_CHANNELS = 4  # groups of at most this many input channels loop directly
     KEEP_COL_BYTES = 32 * 2**20    # a col up to this size is kept for backward, not rebuilt
-    WINOGRAD_MIN_MACS = 2**24      # OC*C*T, T counting 2x2 output tiles; below, im2col
-    #                                measured as fast or faster (benchmarks/NOTES.md 11, 14)
+    WINOGRAD_MIN_MACS = 2**24      # OC*C*N*OH*OW/4; below, im2col measured as fast or
+    #                                faster (benchmarks/NOTES.md 11, 14, 18)
     KEEP_V_BYTES = 4 * 2**20       # Winograd's V up to this size is kept; rebuilding is cheap
     WINOGRAD_TILE = 4              # m of F(m x m, 3x3): 4 measured 7-17% faster than 2 on
     #                                ResNet-18, at 10x F(2x2)'s float32 rounding (NOTES.md 14)
@@ -88,7 +88,9 @@ class Conv2d(Function):
         # gW_g = gy_g @ col_g^T, computed as (col_g @ gy_g^T)^T: the orientation
         # OpenBLAS runs fastest for these long, thin products (measured, benchmarks/NOTES.md)
         gW_t = kernels.matmul(self._grouped(col), gy_g.transpose(0, 2, 1))
-        gW = gW_t.transpose(0, 2, 1).reshape(self.W.shape)
+        # contiguous: the optimizers' elementwise updates ran 3x slower on the transposed view
+        # (Adam on ResNet-18's 11M weights: 110 vs 38 ms per step, benchmarks/NOTES.md 18)
+        gW = xp.ascontiguousarray(gW_t.transpose(0, 2, 1)).reshape(self.W.shape)
         del col  # free the largest buffer before gcol is allocated
         gx = self._input_grad(gy_g) if self.needs_input_grad[0] else None
         gb = gy_rows.sum(axis=1) if self.has_bias else None
@@ -114,8 +116,12 @@ class Conv2d(Function):
     def _takes_winograd(self, x, W):
         if W.shape[2:] != (3, 3) or (self.SH, self.SW) != (1, 1) or self.groups != 1:
             return False
-        TH, TW = kernels.winograd.input_tiles(x.shape, self.pads)
-        macs = W.shape[0] * x.shape[1] * x.shape[0] * TH * TW   # OC*C*T
+        m = self.WINOGRAD_TILE
+        OH = x.shape[2] + self.pads[0] + self.pads[1] - 2
+        OW = x.shape[3] + self.pads[2] + self.pads[3] - 2
+        if OH < m or OW < m:  # a tile larger than the map computes mostly padding
+            return False
+        macs = W.shape[0] * x.shape[1] * x.shape[0] * OH * OW // 4   # OC*C*(N*OH*OW/4)
         return macs >= self.WINOGRAD_MIN_MACS and kernels.use_numba(x)
 
     def _grouped(self, rows):
