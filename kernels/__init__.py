@@ -30,9 +30,8 @@ every core by default, and each pool's idle threads must sleep rather than spin:
 minicnn sets OPENBLAS_THREAD_TIMEOUT=4 unless it is set (minicnn/__init__.py; it only takes
 effect when minicnn is imported before NumPy, or when set before Python starts). numba uses
 the workqueue layer (see below); MINICNN_NUM_THREADS=k caps numba at k threads, e.g. on a
-machine shared with other jobs; OpenBLAS reads
-OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS) when NumPy is first imported, so set both before
-starting Python to cap the whole process.
+machine shared with other jobs; OpenBLAS reads OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS) when
+NumPy is first imported, so set both before starting Python to cap the whole process.
 
 Memory. Importing this module raises glibc's malloc thresholds so that freed feature maps are
 reused instead of page-faulting fresh memory every step (`memory.py`; MINICNN_MALLOC=system

@@ -32,7 +32,7 @@ from typing import NamedTuple
 import numpy as np
 
 from minicnn import backend
-from minicnn.kernels.windows import fold, pad_input, window_view
+from minicnn.kernels.windows import conv_output_size, fold, pad_input, window_view
 
 B_T = np.array([[1, 0, -1, 0],
                 [0, 1, 1, 0],
@@ -70,10 +70,6 @@ class Algorithm(NamedTuple):
     G: np.ndarray     # (alpha, 3)
     A_T: np.ndarray   # (m, alpha)
 
-    @property
-    def alpha(self):
-        return self.m + 2
-
 
 ALGORITHMS = {2: Algorithm(2, B_T, G, A_T), 4: Algorithm(4, B_T_4x4, G_4x4, A_T_4x4)}
 
@@ -99,7 +95,8 @@ def tiles(OH, OW, m=2):
 def input_tiles(x_shape, pads, m=2):
     """(TH, TW) of a 3x3 stride-1 convolution of an (N, C, H, W) input padded by pads."""
     PT, PB, PL, PR = pads
-    return tiles(x_shape[2] + PT + PB - 2, x_shape[3] + PL + PR - 2, m)
+    return tiles(conv_output_size(x_shape[2], 3, 1, PT, PB),
+                 conv_output_size(x_shape[3], 3, 1, PL, PR), m)
 
 
 def tile_pads(x_shape, pads, m=2):

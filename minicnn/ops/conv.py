@@ -117,8 +117,8 @@ class Conv2d(Function):
         if W.shape[2:] != (3, 3) or (self.SH, self.SW) != (1, 1) or self.groups != 1:
             return False
         m = self.WINOGRAD_TILE
-        OH = x.shape[2] + self.pads[0] + self.pads[1] - 2
-        OW = x.shape[3] + self.pads[2] + self.pads[3] - 2
+        OH = conv_output_size(x.shape[2], 3, 1, self.pads[0], self.pads[1])
+        OW = conv_output_size(x.shape[3], 3, 1, self.pads[2], self.pads[3])
         if OH < m or OW < m:  # a tile larger than the map computes mostly padding
             return False
         macs = W.shape[0] * x.shape[1] * x.shape[0] * OH * OW // 4   # OC*C*(N*OH*OW/4)

@@ -32,7 +32,8 @@ def forward(x, W, b, pads, keep_bytes, m=2):
     None when it was too large to keep.
     """
     N, _, H, Wd = x.shape
-    OH, OW = H + pads[0] + pads[1] - 2, Wd + pads[2] + pads[3] - 2
+    OH = kernels.conv_output_size(H, 3, 1, pads[0], pads[1])
+    OW = kernels.conv_output_size(Wd, 3, 1, pads[2], pads[3])
     U = kernels.winograd_weight_transform(W, m)               # (alpha^2, OC, C)
     TH, TW = kernels.winograd.input_tiles(x.shape, pads, m)
     keep = (m + 2) ** 2 * x.shape[1] * N * TH * TW * x.itemsize <= keep_bytes
