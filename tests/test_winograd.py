@@ -68,7 +68,12 @@ def test_weight_grad_transform_reads_both_layouts():
 
 @TILES
 @pytest.mark.parametrize("x_shape, OC, pads", CASES)
-def test_numba_transforms_match_reference(x_shape, OC, pads, m):
+@pytest.mark.parametrize("rows_per_step", [None, "one", "all"],
+                         ids=["default bands", "one tile row a step", "whole images"])
+def test_numba_transforms_match_reference(monkeypatch, x_shape, OC, pads, m, rows_per_step):
+    if rows_per_step is not None:   # the kernels' bands of tile rows, forced either way
+        monkeypatch.setattr(winograd_numba, "tile_rows_per_step",
+                            lambda N, TH: 1 if rows_per_step == "one" else TH)
     rng = np.random.default_rng(2)
     x, b = rng.standard_normal(x_shape), rng.standard_normal(OC)
     V = winograd.input_transform(x, pads, m)
