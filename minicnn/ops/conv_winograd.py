@@ -34,7 +34,9 @@ def forward(x, W, b, pads, keep_bytes, m=2):
     N, _, H, Wd = x.shape
     OH = kernels.conv_output_size(H, 3, 1, pads[0], pads[1])
     OW = kernels.conv_output_size(Wd, 3, 1, pads[2], pads[3])
-    U = kernels.winograd_weight_transform(W, m)               # (alpha^2, OC, C)
+    # U (alpha^2, OC, C), computed as the transposed view of a contiguous (alpha^2, C, OC) from
+    # W's transpose, so that the product below reads both its factors row by row
+    U = kernels.winograd_weight_transform(W.transpose(1, 0, 2, 3), m).transpose(0, 2, 1)
     TH, TW = kernels.winograd.input_tiles(x.shape, pads, m)
     keep = (m + 2) ** 2 * x.shape[1] * N * TH * TW * x.itemsize <= keep_bytes
     V = kernels.winograd_input_transform(x, pads, scratch=not keep, m=m)  # (alpha^2, C, T)
