@@ -227,10 +227,12 @@ def batch_norm_forward(x, mean, inv_std, gamma=None, beta=None, need_xhat=True):
     return impl.batch_norm_forward(x, mean, inv_std, gamma, beta, need_xhat)
 
 
-def batch_norm_backward(gy, xhat, inv_std, gamma=None, training=True):
-    """(gx, ggamma, gbeta) of batch normalisation; see batchnorm.py for the formulas."""
+def batch_norm_backward(gy, xhat, inv_std, gamma=None, training=True, mean=None):
+    """(gx, ggamma, gbeta) of batch normalisation; see batchnorm.py for the formulas. With
+    `mean` (C values), the second argument is the input x instead of xhat; the numba kernel
+    then normalises it as it reads it, one pass less over memory."""
     impl = batchnorm_numba if use_numba(gy) else batchnorm
-    return impl.batch_norm_backward(gy, xhat, inv_std, gamma, training)
+    return impl.batch_norm_backward(gy, xhat, inv_std, gamma, training, mean)
 
 
 # ----- Winograd F(m x m, 3x3), m = 2 or 4 (kernels/winograd.py); T = N*ceil(OH/m)*ceil(OW/m) --

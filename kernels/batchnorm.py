@@ -31,8 +31,11 @@ def batch_norm_forward(x, mean, inv_std, gamma=None, beta=None, need_xhat=True):
     return (xhat if need_xhat else None), (y if beta is None else y + beta.reshape(shape))
 
 
-def batch_norm_backward(gy, xhat, inv_std, gamma=None, training=True):
-    """(gx, ggamma, gbeta); ggamma and gbeta are (C,)."""
+def batch_norm_backward(gy, xhat, inv_std, gamma=None, training=True, mean=None):
+    """(gx, ggamma, gbeta); ggamma and gbeta are (C,). With `mean`, the second argument is the
+    input x, normalised here first."""
+    if mean is not None:
+        xhat = batch_norm_forward(xhat, mean, inv_std)[0]
     axes, shape = channel_view(gy)
     gbeta = gy.sum(axis=axes)
     ggamma = (gy * xhat).sum(axis=axes)

@@ -39,8 +39,10 @@ def _forward(x, mean, inv_std, gamma, beta, xhat, y):
                 y[n, c, i] = gamma[c] * value + beta[c]
 
 
-def _backward(gy, xhat, inv_std, gamma, training, gx, ggamma, gbeta):
-    """gbeta, ggamma: the channel sums; gx as in batchnorm.py's docstring."""
+def _backward(gy, x, shift, x_scale, inv_std, gamma, training, gx, ggamma, gbeta):
+    """gbeta, ggamma: the channel sums; gx as in batchnorm.py's docstring. xhat is
+    (x - shift[c]) * x_scale[c], computed as it is read: shift = mean and x_scale = inv_std
+    from the input itself, or 0 and 1 when x is xhat already."""
     N, C, L = gy.shape
     for c in prange(C):
         sum_gy = 0.0
@@ -48,7 +50,7 @@ def _backward(gy, xhat, inv_std, gamma, training, gx, ggamma, gbeta):
         for n in range(N):
             for i in range(L):
                 sum_gy += gy[n, c, i]
-                sum_gy_xhat += gy[n, c, i] * xhat[n, c, i]
+                sum_gy_xhat += gy[n, c, i] * ((x[n, c, i] - shift[c]) * x_scale[c])
         gbeta[c] = sum_gy
         ggamma[c] = sum_gy_xhat
         scale = gamma[c] * inv_std[c]
@@ -61,7 +63,8 @@ def _backward(gy, xhat, inv_std, gamma, training, gx, ggamma, gbeta):
         mean_gy_xhat = sum_gy_xhat / (N * L)
         for n in range(N):
             for i in range(L):
-                gx[n, c, i] = scale * (gy[n, c, i] - mean_gy - xhat[n, c, i] * mean_gy_xhat)
+                xhat = (x[n, c, i] - shift[c]) * x_scale[c]
+                gx[n, c, i] = scale * (gy[n, c, i] - mean_gy - xhat * mean_gy_xhat)
 
 
 SUM_FLAGS = {"reassoc", "contract"}  # reorder and fuse sums; no "nnan"/"ninf" assumptions
@@ -105,12 +108,15 @@ def batch_norm_forward(x, mean, inv_std, gamma=None, beta=None, need_xhat=True):
     return (xhat if need_xhat else None), y
 
 
-def batch_norm_backward(gy, xhat, inv_std, gamma=None, training=True):
-    """numba: (gx, ggamma, gbeta)."""
+def batch_norm_backward(gy, xhat, inv_std, gamma=None, training=True, mean=None):
+    """numba: (gx, ggamma, gbeta). With `mean`, the second argument is the input x, and xhat
+    is computed as it is read (no full-size xhat is written)."""
     C, dtype = gy.shape[1], gy.dtype
     gx = np.empty(gy.shape, dtype=dtype)
     ggamma, gbeta = np.empty(C, dtype=dtype), np.empty(C, dtype=dtype)
-    _backward_jit(_as3d(gy), _as3d(xhat), _per_channel(inv_std, C, dtype, 1),
+    inv_std = _per_channel(inv_std, C, dtype, 1)
+    shift, x_scale = _per_channel(mean, C, dtype, 0), inv_std if mean is not None else None
+    _backward_jit(_as3d(gy), _as3d(xhat), shift, _per_channel(x_scale, C, dtype, 1), inv_std,
                   _per_channel(gamma, C, dtype, 1), bool(training), gx.reshape(_as3d(gy).shape),
                   ggamma, gbeta)
     return gx, ggamma, gbeta

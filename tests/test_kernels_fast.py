@@ -168,9 +168,13 @@ def test_batch_norm_numba_matches_reference(shape, affine, training):
                                                                    beta)[1], rtol=1e-12, atol=1e-12)
     xhat = batchnorm.batch_norm_forward(x, mean, inv_std)[0]
     gy = rng.standard_normal(shape)
-    for got, want in zip(batchnorm_numba.batch_norm_backward(gy, xhat, inv_std, gamma, training),
-                         batchnorm.batch_norm_backward(gy, xhat, inv_std, gamma, training)):
-        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+    want = batchnorm.batch_norm_backward(gy, xhat, inv_std, gamma, training)
+    for impl in (batchnorm, batchnorm_numba):  # from xhat, and from x and its mean (BatchNorm's)
+        for got_from_xhat, got_from_x, expected in zip(
+                impl.batch_norm_backward(gy, xhat, inv_std, gamma, training),
+                impl.batch_norm_backward(gy, x, inv_std, gamma, training, mean=mean), want):
+            np.testing.assert_allclose(got_from_xhat, expected, rtol=1e-10, atol=1e-10)
+            np.testing.assert_allclose(got_from_x, expected, rtol=1e-10, atol=1e-10)
 
 
 def test_batch_norm_numba_float32_statistics_stay_accurate():

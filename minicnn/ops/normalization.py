@@ -43,8 +43,8 @@ class BatchNorm(Function):
 
     def backward(self, gy):
         # formulas in kernels/batchnorm.py (training: through the batch statistics too)
-        xhat, _ = kernels.batch_norm_forward(self.x, self.mean, self.inv_std)
-        return kernels.batch_norm_backward(gy, xhat, self.inv_std, self.gamma, self.training)
+        return kernels.batch_norm_backward(gy, self.x, self.inv_std, self.gamma, self.training,
+                                           mean=self.mean)
 
     def _update_running(self, mean, unbiased_var):
         m = self.momentum
