@@ -24,8 +24,8 @@ class Conv2d(Function):
     name = "conv2d"
     DIRECT_MAX_GROUP_CHANNELS = 4  # groups of at most this many input channels loop directly
     KEEP_COL_BYTES = 32 * 2**20    # a col up to this size is kept for backward, not rebuilt
-    WINOGRAD_MIN_MACS = 2**24      # OC*C*N*OH*OW/4; below, im2col measured as fast or
-    #                                faster (benchmarks/NOTES.md 11, 14, 18)
+    WINOGRAD_MIN_MACS = 2**22      # OC*C*N*OH*OW/4; below, im2col measured as fast or
+    #                                faster (benchmarks/NOTES.md 11, 14, 18, 20)
     KEEP_V_BYTES = 4 * 2**20       # Winograd's V up to this size is kept; rebuilding is cheap
     WINOGRAD_TILE = 4              # m of F(m x m, 3x3): 4 measured 7-17% faster than 2 on
     #                                ResNet-18, at 10x F(2x2)'s float32 rounding (NOTES.md 14)
