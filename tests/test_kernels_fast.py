@@ -306,14 +306,16 @@ def test_importing_minicnn_first_stops_openblas_threads_spinning():
     assert preset.stdout.strip() == "20"  # an explicit setting is kept
 
 
-@pytest.mark.parametrize("groups, winograd", [(1, False), (2, False), (1, True)])
-def test_conv2d_weight_gradients_are_contiguous(groups, winograd, monkeypatch):
+@pytest.mark.parametrize("groups, winograd, size", [(1, False, 8), (2, False, 8), (1, True, 8),
+                                                    (1, False, 2), (2, False, 2)])
+def test_conv2d_weight_gradients_are_contiguous(groups, winograd, size, monkeypatch):
     """The optimizers' elementwise updates ran 3x slower on a transposed-view gradient (the
-    im2col path's gW was one until 2026-11-23)."""
+    im2col path's gW was one until 2026-11-23). Size 2 makes N*OH*OW < C*KH*KW: conv2d then
+    computes gW in the other orientation."""
     from minicnn.ops.conv import Conv2d
     monkeypatch.setattr(Conv2d, "WINOGRAD_MIN_MACS", 0 if winograd else 2**62)
     rng = np.random.default_rng(10)
-    x = minicnn.Tensor(rng.standard_normal((2, 4, 8, 8)).astype(np.float32))
+    x = minicnn.Tensor(rng.standard_normal((2, 4, size, size)).astype(np.float32))
     w = minicnn.Tensor(rng.standard_normal((6, 4 // groups, 3, 3)).astype(np.float32),
                        requires_grad=True)
     b = minicnn.Tensor(np.zeros(6, np.float32), requires_grad=True)

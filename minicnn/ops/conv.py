@@ -85,12 +85,7 @@ class Conv2d(Function):
         col = self.col
         if col is None:
             col = im2col(self.x, KH, KW, self.SH, self.SW, self.pads, scratch=True)
-        # gW_g = gy_g @ col_g^T, computed as (col_g @ gy_g^T)^T: the orientation
-        # OpenBLAS runs fastest for these long, thin products (measured, benchmarks/NOTES.md)
-        gW_t = kernels.matmul(self._grouped(col), gy_g.transpose(0, 2, 1))
-        # contiguous: the optimizers' elementwise updates ran 3x slower on the transposed view
-        # (Adam on ResNet-18's 11M weights: 110 vs 38 ms per step, benchmarks/NOTES.md 18)
-        gW = xp.ascontiguousarray(gW_t.transpose(0, 2, 1)).reshape(self.W.shape)
+        gW = self._weight_grad(gy_g, self._grouped(col)).reshape(self.W.shape)
         del col  # free the largest buffer before gcol is allocated
         gx = self._input_grad(gy_g) if self.needs_input_grad[0] else None
         gb = gy_rows.sum(axis=1) if self.has_bias else None
@@ -104,6 +99,21 @@ class Conv2d(Function):
             gx = kernels.grouped_conv_backward_input(gy, self.W, self.x.shape, *args)
         gb = gy.sum(axis=(0, 2, 3)) if self.has_bias else None
         return gx, gW, gb
+
+    @staticmethod
+    def _weight_grad(gy_g, col_g):
+        """gW_g = gy_g @ col_g^T (G, OC/G, Cg*KH*KW), contiguous: the optimizers' elementwise
+        updates ran 3x slower on a transposed view (Adam on ResNet-18's 11M weights: 110 vs 38
+        ms per step, benchmarks/NOTES.md 18).
+
+        For long products (N*OH*OW > Cg*KH*KW) it is computed as (col_g @ gy_g^T)^T, the
+        orientation OpenBLAS runs fastest there (NOTES.md 1), and copied; for short ones the
+        copy cost more than the product (10 vs 3.5 ms at 512 x 4608, NOTES.md 20), so directly.
+        """
+        if col_g.shape[2] <= col_g.shape[1]:
+            return kernels.matmul(gy_g, col_g.transpose(0, 2, 1))
+        gW_t = kernels.matmul(col_g, gy_g.transpose(0, 2, 1))
+        return backend.get_array_module(gW_t).ascontiguousarray(gW_t.transpose(0, 2, 1))
 
     def _input_grad(self, gy_g):
         """gcol_g = W_g^T @ gy_g, then col2im back to the input's (N, C, H, W)."""
