@@ -29,9 +29,11 @@ products). They never run at the same time (a layer calls one, then the other), 
 every core by default, and each pool's idle threads must sleep rather than spin: importing
 minicnn sets OPENBLAS_THREAD_TIMEOUT=4 unless it is set (minicnn/__init__.py; it only takes
 effect when minicnn is imported before NumPy, or when set before Python starts). numba uses
-the workqueue layer (see below); MINICNN_NUM_THREADS=k caps numba at k threads, e.g. on a
-machine shared with other jobs; OpenBLAS reads OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS) when
-NumPy is first imported, so set both before starting Python to cap the whole process.
+its OpenMP layer, whose threads spin only briefly after a loop (GOMP_SPINCOUNT=10000, also set
+on import), and falls back to the workqueue layer where OpenMP cannot load (see below).
+MINICNN_NUM_THREADS=k caps numba at k threads, e.g. on a machine shared with other jobs;
+OpenBLAS reads OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS) when NumPy is first imported, so set
+both before starting Python to cap the whole process.
 
 Memory. Importing this module raises glibc's malloc thresholds so that freed feature maps are
 reused instead of page-faulting fresh memory every step (`memory.py`; MINICNN_MALLOC=system
@@ -59,12 +61,26 @@ from minicnn.kernels.windows import conv_output_size, fold, pad_input, window_vi
 
 memory.keep_freed_memory()
 
+
+def _threading_layer():
+    """numba's threading layer: "omp" where its OpenMP pool loads, else "workqueue".
+
+    A parallel loop costs ~1.5 us to start on OpenMP against ~80 us on the workqueue layer,
+    whose threads sleep between loops: ResNet-18 and LeNet-5 steps 12-19% faster (benchmarks/
+    NOTES.md 21). GNU OpenMP's default spinning after each loop starved OpenBLAS's threads
+    (LeNet-5 training 3x slower); minicnn/__init__.py shortens it (GOMP_SPINCOUNT).
+    """
+    try:
+        from numba.np.ufunc import omppool  # noqa: F401  (needs the system's libgomp)
+    except ImportError:
+        return "workqueue"
+    return "omp"
+
+
 try:
     import numba
     if "NUMBA_THREADING_LAYER" not in os.environ:
-        # OpenMP's worker threads spin after each parallel loop and starve OpenBLAS's GEMM
-        # threads (measured: LeNet-5 training 3x slower); the workqueue layer sleeps instead.
-        numba.config.THREADING_LAYER = "workqueue"
+        numba.config.THREADING_LAYER = _threading_layer()
     _threads = os.environ.get("MINICNN_NUM_THREADS", "")
     if _threads.isdigit() and 1 <= int(_threads) <= numba.config.NUMBA_NUM_THREADS:
         numba.set_num_threads(int(_threads))

@@ -13,6 +13,11 @@ import os
 # so it has no effect if NumPy was imported first; an explicit setting is kept
 # (kernels/__init__.py, "Threads").
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+# numba's kernels run on OpenMP threads (kernels/__init__.py): after each parallel loop they
+# spin 10,000 rounds (tens of microseconds) before they sleep, instead of GNU OpenMP's default
+# 300,000, long enough to catch the next kernel, too short to starve OpenBLAS. Read by libgomp
+# when it loads; an explicit setting is kept. Both settings apply to the whole process.
+os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 from minicnn import backend, functional, nn, optim
 from minicnn.core import Tensor, is_grad_enabled, no_grad

@@ -306,6 +306,37 @@ def test_importing_minicnn_first_stops_openblas_threads_spinning():
     assert preset.stdout.strip() == "20"  # an explicit setting is kept
 
 
+def test_numba_runs_on_openmp_threads_that_sleep_soon_after_each_kernel():
+    """The OpenMP layer starts a parallel loop ~50x faster than the workqueue layer; minicnn
+    sets GOMP_SPINCOUNT so its idle threads sleep after tens of microseconds, not spin on."""
+    import os
+    import subprocess
+    import sys
+    code = ("import os, time, minicnn, numba, numpy as np\n"
+            "from minicnn import kernels\n"
+            "x = np.random.rand(64, 64, 32, 32).astype(np.float32)\n"
+            "idle = 0.0\n"
+            "for _ in range(10):\n"
+            "    kernels.relu_forward(x)\n"
+            "    before = sum(os.times()[:2])\n"
+            "    time.sleep(0.05)\n"
+            "    idle += sum(os.times()[:2]) - before\n"
+            "print(numba.threading_layer(), os.environ['GOMP_SPINCOUNT'], idle)")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("GOMP_SPINCOUNT", "NUMBA_THREADING_LAYER")}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True)
+    layer, spin_count, idle_cpu_seconds = done.stdout.split()
+    from minicnn.kernels import _threading_layer
+    assert layer == _threading_layer() and spin_count == "10000"
+    assert float(idle_cpu_seconds) < 0.1, done.stdout  # 10 sleeps of 50 ms after kernels
+    preset = subprocess.run([sys.executable, "-c", "import os, minicnn; "
+                             "print(os.environ['GOMP_SPINCOUNT'])"],
+                            env=dict(env, GOMP_SPINCOUNT="300000"), capture_output=True,
+                            text=True, check=True)
+    assert preset.stdout.strip() == "300000"  # an explicit setting is kept
+
+
 @pytest.mark.parametrize("groups, winograd, size", [(1, False, 8), (2, False, 8), (1, True, 8),
                                                     (1, False, 2), (2, False, 2)])
 def test_conv2d_weight_gradients_are_contiguous(groups, winograd, size, monkeypatch):
