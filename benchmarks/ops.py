@@ -5,16 +5,22 @@
 
 Achieved GFLOP/s counts 2 * N*OH*OW * OC * (C/groups)*KH*KW floating-point operations for the
 forward pass and twice that for the backward pass (input and weight gradients); the GEMM peak is
-NumPy's float32 matmul of two 2048x2048 matrices, measured in the same process. PyTorch is timed
-in the same process, interleaved with minicnn, as the reference.
+NumPy's float32 matmul of two 2048x2048 matrices, measured in the same process. Each framework
+runs in its own process (`--framework`), as in the model benchmarks: minicnn's thread settings
+(minicnn/__init__.py) apply only when it is imported before NumPy and PyTorch, and would then
+apply to PyTorch's OpenMP threads too.
 """
-import argparse
-import json
-import statistics
 import sys
-import time
 
-import numpy as np
+if "minicnn" in sys.argv[1:]:  # --framework minicnn: before NumPy, as `python -m minicnn.train`
+    import minicnn  # noqa: F401
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 # (label, x shape (N, C, H, W), OC, kernel, stride, padding, groups)
 CONV_SHAPES = [
@@ -90,21 +96,16 @@ def torch_conv(x_shape, OC, K, S, P, G):
     return forward, forward_backward
 
 
-def conv_benchmarks(shapes, repeats):
-    """One row per shape: forward and backward seconds and GFLOP/s, minicnn and PyTorch."""
-    try:
-        import torch  # noqa: F401
-        builders = {"minicnn": minicnn_conv, "pytorch": torch_conv}
-    except ImportError:
-        builders = {"minicnn": minicnn_conv}
+def conv_benchmarks(shapes, repeats, framework):
+    """One row per shape: forward and backward seconds of `framework` ("minicnn", "pytorch")."""
+    build = {"minicnn": minicnn_conv, "pytorch": torch_conv}[framework]
     rows = []
     for label, *shape in shapes:
         row = {"label": label, "shape": shape, "gflop": conv_flops(*shape) / 1e9}
-        for framework, build in builders.items():
-            forward, forward_backward = build(*shape)
-            t_fwd = median_time(forward, repeats)
-            t_all = median_time(forward_backward, repeats)
-            row[framework] = {"forward_s": t_fwd, "backward_s": max(t_all - t_fwd, 1e-9)}
+        forward, forward_backward = build(*shape)
+        t_fwd = median_time(forward, repeats)
+        t_all = median_time(forward_backward, repeats)
+        row[framework] = {"forward_s": t_fwd, "backward_s": max(t_all - t_fwd, 1e-9)}
         rows.append(row)
     return rows
 
@@ -153,6 +154,8 @@ def main():
     parser.add_argument("--shapes", help="only the shapes whose label contains this text")
     parser.add_argument("--compile-times", action="store_true",
                         help="only the numba kernels' first-call times")
+    parser.add_argument("--framework", choices=("minicnn", "pytorch"), default="minicnn",
+                        help="whose conv2d to time (default minicnn)")
     args = parser.parse_args()
     if args.compile_times:
         result = compile_times()
@@ -160,7 +163,7 @@ def main():
         shapes = [s for s in CONV_SHAPES if (not args.quick or s[0] in QUICK)
                   and (args.shapes is None or args.shapes in s[0])]
         result = {"gemm_peak_gflops": gemm_peak_gflops(),
-                  "conv2d": conv_benchmarks(shapes, 2 if args.quick else 3)}
+                  "conv2d": conv_benchmarks(shapes, 2 if args.quick else 3, args.framework)}
     json.dump(result, sys.stdout)
 
 

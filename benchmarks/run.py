@@ -11,6 +11,7 @@ benchmarks/results/ with the machine, the versions and the date.
 """
 import argparse
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -162,6 +163,17 @@ def run_json(args, env=None):
     return json.loads(output)
 
 
+def conv_ops(args):
+    """The per-op conv2d table: minicnn's and (when installed) PyTorch's rows, each framework
+    timed in a fresh process of its own; the GEMM peak is the one measured beside minicnn."""
+    ops = run_json([*args, "--framework", "minicnn"])
+    if importlib.util.find_spec("torch") is not None:
+        reference = run_json([*args, "--framework", "pytorch"])
+        for row, torch_row in zip(ops["conv2d"], reference["conv2d"]):
+            row["pytorch"] = torch_row["pytorch"]
+    return ops
+
+
 def compile_times():
     """The kernels' first-call times with an empty numba cache, then with the cache filled."""
     import tempfile
@@ -251,7 +263,7 @@ def main(argv=None):
         workers = []
         if not args.no_ops:
             log("  conv2d microbenchmarks")
-            record["ops"] = run_json(["--quick"] if args.quick else [])
+            record["ops"] = conv_ops(["--quick"] if args.quick else [])
             log("  kernel compile times")
             record["compile"] = compile_times()
     finally:

@@ -30,7 +30,8 @@ every core by default, and each pool's idle threads must sleep rather than spin:
 minicnn sets OPENBLAS_THREAD_TIMEOUT=4 unless it is set (minicnn/__init__.py; it only takes
 effect when minicnn is imported before NumPy, or when set before Python starts). numba uses
 its OpenMP layer, whose threads spin only briefly after a loop (GOMP_SPINCOUNT=10000, also set
-on import), and falls back to the workqueue layer where OpenMP cannot load (see below).
+on import), and falls back to the workqueue layer where OpenMP cannot load or was loaded before
+minicnn with its default spin (import minicnn before torch; see below).
 MINICNN_NUM_THREADS=k caps numba at k threads, e.g. on a machine shared with other jobs;
 OpenBLAS reads OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS) when NumPy is first imported, so set
 both before starting Python to cap the whole process.
@@ -63,13 +64,18 @@ memory.keep_freed_memory()
 
 
 def _threading_layer():
-    """numba's threading layer: "omp" where its OpenMP pool loads, else "workqueue".
+    """numba's threading layer: "omp" where its OpenMP pool loads and minicnn's spin count
+    applies, else "workqueue".
 
     A parallel loop costs ~1.5 us to start on OpenMP against ~80 us on the workqueue layer,
     whose threads sleep between loops: ResNet-18 and LeNet-5 steps 12-19% faster (benchmarks/
     NOTES.md 21). GNU OpenMP's default spinning after each loop starved OpenBLAS's threads
-    (LeNet-5 training 3x slower); minicnn/__init__.py shortens it (GOMP_SPINCOUNT).
+    (LeNet-5 training 3x slower); minicnn/__init__.py shortens it (GOMP_SPINCOUNT), unless an
+    OpenMP runtime was loaded before minicnn (e.g. by importing torch first).
     """
+    import minicnn
+    if not minicnn._openmp_spin_applies:
+        return "workqueue"
     try:
         from numba.np.ufunc import omppool  # noqa: F401  (needs the system's libgomp)
     except ImportError:

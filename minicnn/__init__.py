@@ -13,10 +13,24 @@ import os
 # so it has no effect if NumPy was imported first; an explicit setting is kept
 # (kernels/__init__.py, "Threads").
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+
+def _openmp_loaded():
+    """Whether a GNU OpenMP runtime is already loaded in this process (Linux; else False)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            return "libgomp" in maps.read()
+    except OSError:
+        return False
+
+
 # numba's kernels run on OpenMP threads (kernels/__init__.py): after each parallel loop they
 # spin 10,000 rounds (tens of microseconds) before they sleep, instead of GNU OpenMP's default
 # 300,000, long enough to catch the next kernel, too short to starve OpenBLAS. Read by libgomp
-# when it loads; an explicit setting is kept. Both settings apply to the whole process.
+# when it loads; an explicit setting is kept. Both settings apply to the whole process. A
+# runtime loaded before this import (PyTorch brings one) has read its spin count already: numba
+# then stays on its workqueue layer (2x faster there than OpenMP at the default spin, measured).
+_openmp_spin_applies = "GOMP_SPINCOUNT" in os.environ or not _openmp_loaded()
 os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 from minicnn import backend, functional, nn, optim

@@ -309,6 +309,7 @@ def test_importing_minicnn_first_stops_openblas_threads_spinning():
 def test_numba_runs_on_openmp_threads_that_sleep_soon_after_each_kernel():
     """The OpenMP layer starts a parallel loop ~50x faster than the workqueue layer; minicnn
     sets GOMP_SPINCOUNT so its idle threads sleep after tens of microseconds, not spin on."""
+    import ctypes.util
     import os
     import subprocess
     import sys
@@ -335,6 +336,18 @@ def test_numba_runs_on_openmp_threads_that_sleep_soon_after_each_kernel():
                             env=dict(env, GOMP_SPINCOUNT="300000"), capture_output=True,
                             text=True, check=True)
     assert preset.stdout.strip() == "300000"  # an explicit setting is kept
+    # an OpenMP runtime loaded first (as `import torch` does) has read the default spin count:
+    # numba then keeps to its workqueue layer, unless GOMP_SPINCOUNT was set before Python
+    libgomp = ctypes.util.find_library("gomp")
+    assert libgomp, "no libgomp here: numba cannot use its OpenMP layer"
+    loaded_first = ("import ctypes; ctypes.CDLL(%r); import minicnn, numba, numpy as np\n"
+                    "minicnn.kernels.relu_forward(np.ones(4, np.float32))\n"
+                    "print(numba.threading_layer())" % libgomp)
+    for spin_preset, layer in ((None, "workqueue"), ("10000", "omp")):
+        env_run = env if spin_preset is None else dict(env, GOMP_SPINCOUNT=spin_preset)
+        done = subprocess.run([sys.executable, "-c", loaded_first], env=env_run,
+                              capture_output=True, text=True, check=True)
+        assert done.stdout.strip() == layer, (spin_preset, done.stdout)
 
 
 @pytest.mark.parametrize("groups, winograd, size", [(1, False, 8), (2, False, 8), (1, True, 8),
