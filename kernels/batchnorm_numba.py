@@ -115,8 +115,9 @@ def batch_norm_backward(gy, xhat, inv_std, gamma=None, training=True, mean=None)
     gx = np.empty(gy.shape, dtype=dtype)
     ggamma, gbeta = np.empty(C, dtype=dtype), np.empty(C, dtype=dtype)
     inv_std = _per_channel(inv_std, C, dtype, 1)
-    shift, x_scale = _per_channel(mean, C, dtype, 0), inv_std if mean is not None else None
-    _backward_jit(_as3d(gy), _as3d(xhat), shift, _per_channel(x_scale, C, dtype, 1), inv_std,
+    shift = _per_channel(mean, C, dtype, 0)                # 0: the second argument is xhat
+    x_scale = inv_std if mean is not None else np.ones(C, dtype=dtype)
+    _backward_jit(_as3d(gy), _as3d(xhat), shift, x_scale, inv_std,
                   _per_channel(gamma, C, dtype, 1), bool(training), gx.reshape(_as3d(gy).shape),
                   ggamma, gbeta)
     return gx, ggamma, gbeta
