@@ -104,6 +104,15 @@ def _a_4(src, s, ss, dst, d, ds, c):
     dst[d + 3 * ds, c], dst[d + 4 * ds, c], dst[d + 5 * ds, c] = even4 + odd4, even4 - odd4, g3
 
 
+@inline
+def _band(job, bands, band, TH):
+    """Parallel step `job` of a kernel working `band` of each image's TH tile rows per step,
+    `bands` steps per image: (image n, its first tile row, how many tile rows: band, or fewer
+    in an image's last step)."""
+    first_th = job % bands * band
+    return job // bands, first_th, min(band, TH - first_th)
+
+
 def _compile(m, b_t, b_add, a_t, a):
     """The four transform kernels of F(m x m, 3x3), built on its 1-D transforms.
 
@@ -151,8 +160,7 @@ def _compile(m, b_t, b_add, a_t, a):
         T, width, bands = Vt.shape[1], m * TW + 2, -(-TH // band)
         V2 = Vt.reshape(-1, C)
         for job in prange(N * bands):
-            n, first_th = job // bands, job % bands * band
-            num_th = min(band, TH - first_th)
+            n, first_th, num_th = _band(job, bands, band, TH)
             rows = np.zeros((m * num_th + 2, width, C), dtype=x.dtype)  # padded rows, C last
             for c in range(C):
                 for i in range(rows.shape[0]):
@@ -172,8 +180,7 @@ def _compile(m, b_t, b_add, a_t, a):
         T, width, bands = Mt.shape[1], m * TW, -(-TH // band)
         M2 = Mt.reshape(-1, OC)
         for job in prange(N * bands):
-            n, first_th = job // bands, job % bands * band
-            num_th = min(band, TH - first_th)
+            n, first_th, num_th = _band(job, bands, band, TH)
             rows = np.empty((m * num_th, width, OC), dtype=Mt.dtype)  # A^T m A: output rows
             rows2 = rows.reshape(rows.shape[0], width * OC)
             mixed = np.empty((alpha, width, OC), dtype=Mt.dtype)      # m A of one tile row
@@ -191,8 +198,7 @@ def _compile(m, b_t, b_add, a_t, a):
         T, width, bands = gMt.shape[1], m * TW, -(-TH // band)
         gM2 = gMt.reshape(-1, OC)
         for job in prange(N * bands):
-            n, first_th = job // bands, job % bands * band
-            num_th = min(band, TH - first_th)
+            n, first_th, num_th = _band(job, bands, band, TH)
             rows = np.zeros((m * num_th, width, OC), dtype=gy.dtype)  # the band's rows of gy
             for o in range(OC):
                 for i in range(min(rows.shape[0], OH - m * first_th)):
