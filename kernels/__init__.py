@@ -17,6 +17,8 @@ autograd. Each fast version sits beside a plain reference it is tested against:
     lrn_numba.py      the same, one pass per step, for NumPy arrays
     grouped.py        reference direct grouped convolution (einsum over the window view)
     grouped_numba.py  numba direct grouped / depthwise convolution for NumPy arrays
+    shifted_numba.py  numba stride-1 convolution as shifts of the flat padded image (few taps;
+                      its reference is grouped.py with one group)
     winograd.py       reference Winograd F(2x2, 3x3) and F(4x4, 3x3) transforms (einsum)
     winograd_numba.py the tile transforms as additions, for NumPy arrays
     cuda.py, cuda_src/  CUDA C kernels for CuPy arrays (compiled by CuPy on first use)
@@ -99,17 +101,20 @@ try:
         grouped_numba,
         lrn_numba,
         pooling_numba,
+        shifted_numba,
         windows_numba,
         winograd_numba,
     )
 except ImportError:  # numba missing or broken: the references still work
     activation_numba = batchnorm_numba = grouped_numba = lrn_numba = pooling_numba = None
-    windows_numba = winograd_numba = None
+    shifted_numba = windows_numba = winograd_numba = None
 
 __all__ = ["im2col", "col2im", "max_pool_forward", "max_pool_backward", "avg_pool_forward",
            "avg_pool_backward", "conv_output_size", "fold", "pad_input", "window_view",
            "grouped_conv_forward", "grouped_conv_backward_input",
-           "grouped_conv_backward_weight", "matmul", "batch_norm_stats", "batch_norm_forward",
+           "grouped_conv_backward_weight", "shifted_conv_forward",
+           "shifted_conv_backward_weight", "shifted_conv_backward_input", "matmul",
+           "batch_norm_stats", "batch_norm_forward",
            "batch_norm_backward", "relu_forward", "relu_backward", "lrn_forward", "lrn_backward",
            "winograd_weight_transform", "winograd_weight_grad_transform",
            "winograd_input_transform", "winograd_output_transform",
@@ -234,6 +239,30 @@ def grouped_conv_backward_weight(gy, x, W_shape, SH, SW, pads):
     """gy (N, OC, OH, OW), x (N, C, H, W) -> gW (OC, C/G, KH, KW)."""
     impl = grouped_numba if use_numba(gy) else grouped
     return impl.grouped_conv_backward_weight(gy, x, W_shape, SH, SW, pads)
+
+
+def shifted_conv_forward(x, W, b, pads):
+    """Stride-1, one-group convolution -> (y (N, OC, OH, OW), x_pad); see shifted_numba.py."""
+    if use_numba(x):
+        return shifted_numba.shifted_conv_forward(x, W, b, pads)
+    y = grouped.grouped_conv_forward(x, W, 1, 1, pads)
+    return (y if b is None else y + b.reshape(1, -1, 1, 1)), pad_input(x, pads)
+
+
+def shifted_conv_backward_weight(gy, x_pad, W_shape):
+    """gy (N, OC, OH, OW), padded input (N, C, Hp, Wp) -> (gW (OC, C, KH, KW), gb (OC,))."""
+    if use_numba(gy):
+        return shifted_numba.shifted_conv_backward_weight(gy, x_pad, W_shape)
+    no_pads = (0, 0, 0, 0)
+    return (grouped.grouped_conv_backward_weight(gy, x_pad, W_shape, 1, 1, no_pads),
+            gy.sum(axis=(0, 2, 3)))
+
+
+def shifted_conv_backward_input(gy, W, x_shape, pads):
+    """gy (N, OC, OH, OW) -> gx (N, C, H, W) of the stride-1, one-group convolution."""
+    if use_numba(gy):
+        return shifted_numba.shifted_conv_backward_input(gy, W, x_shape, pads)
+    return grouped.grouped_conv_backward_input(gy, W, x_shape, 1, 1, pads)
 
 
 def batch_norm_stats(x):

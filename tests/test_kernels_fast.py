@@ -6,7 +6,10 @@ import pytest
 import minicnn
 import minicnn.functional as F
 from minicnn.gradcheck import gradcheck
-from minicnn.kernels import grouped, grouped_numba, windows_numba
+from minicnn.kernels import grouped, grouped_numba, shifted_numba, windows_numba
+from minicnn.ops.conv import Conv2d
+
+from op_cases import CONV_CASES
 
 # (x shape, OC, KH, KW, SH, SW, pads, groups)
 GROUPED_CASES = [
@@ -72,6 +75,112 @@ def test_grouped_numba_propagates_nan_and_inf_like_the_reference():
     np.testing.assert_allclose(
         grouped_numba.grouped_conv_backward_input(gy, W, shape, SH, SW, pads), gx,
         rtol=1e-12, atol=1e-12)
+
+
+# stride 1, one group: (x shape, OC, KH, KW, pads)
+SHIFTED_CASES = [
+    ((2, 1, 7, 6), 3, 3, 3, (1, 1, 1, 1)),
+    ((3, 2, 6, 9), 4, 2, 3, (0, 1, 2, 0)),          # asymmetric pads, non-square kernel
+    ((1, 3, 5, 5), 2, 5, 5, (2, 2, 2, 2)),          # the kernel as large as the image
+    ((2, 3, 4, 5), 5, 1, 1, (0, 0, 0, 0)),          # 1x1: no gaps between output rows
+    ((1, 2, 1, 4), 2, 3, 3, (3, 1, 1, 1)),          # taps that read only padding
+    ((5, 1, 10, 10), 6, 5, 5, (0, 0, 0, 0)),
+]
+
+
+@pytest.mark.parametrize("shape, OC, KH, KW, pads", SHIFTED_CASES)
+def test_shifted_numba_matches_reference(shape, OC, KH, KW, pads):
+    """Forward with bias, weight and bias gradients, input gradient, against the einsum."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(shape)
+    W = rng.standard_normal((OC, shape[1], KH, KW))
+    b = rng.standard_normal(OC)
+    y, x_pad = shifted_numba.shifted_conv_forward(x, W, b, pads)
+    np.testing.assert_allclose(
+        y, grouped.grouped_conv_forward(x, W, 1, 1, pads) + b.reshape(1, OC, 1, 1),
+        rtol=1e-12, atol=1e-12)
+    gy = rng.standard_normal(y.shape)
+    gW, gb = shifted_numba.shifted_conv_backward_weight(gy, x_pad, W.shape)
+    np.testing.assert_allclose(gW, grouped.grouped_conv_backward_weight(gy, x, W.shape, 1, 1,
+                                                                        pads),
+                               rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(gb, gy.sum(axis=(0, 2, 3)), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        shifted_numba.shifted_conv_backward_input(gy, W, shape, pads),
+        grouped.grouped_conv_backward_input(gy, W, shape, 1, 1, pads), rtol=1e-12,
+        atol=1e-12)
+
+
+def test_shifted_numba_float32_and_no_bias():
+    """float32 in, float32 out, close to the float64 result; b=None adds nothing."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 1, 12, 12))
+    W = rng.standard_normal((6, 1, 5, 5))
+    y64, _ = shifted_numba.shifted_conv_forward(x, W, None, (2, 2, 2, 2))
+    y32, x_pad = shifted_numba.shifted_conv_forward(x.astype(np.float32),
+                                                    W.astype(np.float32), None, (2, 2, 2, 2))
+    assert y32.dtype == x_pad.dtype == np.float32
+    np.testing.assert_allclose(y32, y64, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(y64, grouped.grouped_conv_forward(x, W, 1, 1, (2, 2, 2, 2)),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_shifted_numba_propagates_nan_and_inf_like_the_reference():
+    """A NaN and two infinities in x reach the same outputs as in the einsum reference, and a
+    NaN and an infinity in gy the same input-gradient pixels. (The weight gradient is left
+    out: its thrown-away columns multiply x by 0, see shifted_numba's docstring.)"""
+    rng = np.random.default_rng(6)
+    shape, OC, KH, KW, pads = SHIFTED_CASES[1]
+    x = rng.standard_normal(shape)
+    x[0, 1, 2, 3], x[1, 0, 0, 0], x[2, 1, 5, 8] = np.nan, np.inf, -np.inf
+    W = rng.standard_normal((OC, shape[1], KH, KW))
+    y = grouped.grouped_conv_forward(x, W, 1, 1, pads)
+    assert np.isnan(y).any() and np.isinf(y).any()
+    np.testing.assert_allclose(shifted_numba.shifted_conv_forward(x, W, None, pads)[0], y,
+                               rtol=1e-12, atol=1e-12)
+    gy = rng.standard_normal(y.shape)
+    gy[0, 0, 1, 1], gy[1, 3, 0, 2] = np.nan, np.inf
+    gx = grouped.grouped_conv_backward_input(gy, W, shape, 1, 1, pads)
+    assert np.isnan(gx).any() and np.isinf(gx).any()
+    np.testing.assert_allclose(shifted_numba.shifted_conv_backward_input(gy, W, shape, pads),
+                               gx, rtol=1e-12, atol=1e-12)
+
+
+STRIDE1_CONV_CASES = sorted(name for name, (x_shape, _, stride, _, groups, _)
+                            in CONV_CASES.items() if stride == 1 and groups == 1)
+
+
+@pytest.mark.parametrize("name", STRIDE1_CONV_CASES)
+@pytest.mark.parametrize("max_taps", [0, 10**6], ids=["im2col", "shifted"])
+def test_conv2d_shifted_path_gradcheck(name, max_taps, monkeypatch):
+    """Every stride-1 one-group case of the op grid, forced through the shifted kernels and
+    forced around them: gradients against central differences, and the path is the one
+    asked for."""
+    monkeypatch.setattr(Conv2d, "SHIFTED_MAX_TAPS", max_taps)
+    calls = []
+    real = minicnn.kernels.shifted_conv_forward
+    monkeypatch.setattr(minicnn.kernels, "shifted_conv_forward",
+                        lambda *args: calls.append(1) or real(*args))
+    x_shape, (OC, KH, KW), stride, padding, groups, bias = CONV_CASES[name]
+    rng = np.random.default_rng(7)
+    x = minicnn.Tensor(rng.standard_normal(x_shape), requires_grad=True)
+    w = minicnn.Tensor(rng.standard_normal((OC, x_shape[1], KH, KW)), requires_grad=True)
+    inputs = [x, w] + ([minicnn.Tensor(rng.standard_normal(OC), requires_grad=True)]
+                       if bias else [])
+    reports = gradcheck(lambda x, w, *b: F.conv2d(x, w, *b, stride=1, padding=padding),
+                        inputs, atol=1e-7, rtol=1e-6)
+    assert all(r["passed"] for r in reports) and len(reports) == len(inputs)
+    assert bool(calls) == (max_taps > 0)
+
+
+def test_conv2d_takes_the_shifted_path_only_for_stride_1_one_group_layers_with_few_taps():
+    """LeNet-5's first layer (1 x 5 x 5 taps) takes it; its second (6 x 5 x 5), a strided
+    layer and a grouped one do not."""
+    x1, x6 = np.zeros((2, 1, 28, 28), np.float32), np.zeros((2, 6, 14, 14), np.float32)
+    assert Conv2d(1, 2, 1)._takes_shifted(x1, np.zeros((6, 1, 5, 5), np.float32))
+    assert not Conv2d(1, 0, 1)._takes_shifted(x6, np.zeros((16, 6, 5, 5), np.float32))
+    assert not Conv2d(2, 2, 1)._takes_shifted(x1, np.zeros((6, 1, 5, 5), np.float32))
+    assert not Conv2d(1, 1, 2)._takes_shifted(x6, np.zeros((4, 3, 3, 3), np.float32))
 
 
 def test_grouped_reference_matches_the_im2col_path():
@@ -350,14 +459,15 @@ def test_numba_runs_on_openmp_threads_that_sleep_soon_after_each_kernel():
         assert done.stdout.strip() == layer, (spin_preset, done.stdout)
 
 
-@pytest.mark.parametrize("groups, winograd, size", [(1, False, 8), (2, False, 8), (1, True, 8),
-                                                    (1, False, 2), (2, False, 2)])
-def test_conv2d_weight_gradients_are_contiguous(groups, winograd, size, monkeypatch):
+@pytest.mark.parametrize("groups, winograd, size, shifted", [
+    (1, False, 8, False), (2, False, 8, False), (1, True, 8, False), (1, False, 2, False),
+    (2, False, 2, False), (1, False, 8, True)])
+def test_conv2d_weight_gradients_are_contiguous(groups, winograd, size, shifted, monkeypatch):
     """The optimizers' elementwise updates ran 3x slower on a transposed-view gradient (the
     im2col path's gW was one until 2026-11-23). Size 2 makes N*OH*OW < C*KH*KW: conv2d then
     computes gW in the other orientation."""
-    from minicnn.ops.conv import Conv2d
     monkeypatch.setattr(Conv2d, "WINOGRAD_MIN_MACS", 0 if winograd else 2**62)
+    monkeypatch.setattr(Conv2d, "SHIFTED_MAX_TAPS", 10**6 if shifted else 0)
     rng = np.random.default_rng(10)
     x = minicnn.Tensor(rng.standard_normal((2, 4, size, size)).astype(np.float32))
     w = minicnn.Tensor(rng.standard_normal((6, 4 // groups, 3, 3)).astype(np.float32),

@@ -25,6 +25,7 @@ def _im2col_conv(x, W, pads):
     """The same convolution through the im2col path (float64)."""
     conv = Conv2d(1, ((pads[0], pads[1]), (pads[2], pads[3])), 1)
     conv.WINOGRAD_MIN_MACS = 2**62
+    conv.SHIFTED_MAX_TAPS = 0  # these few-channel layers would take the shifted path
     return conv.forward(x, W)
 
 
@@ -97,6 +98,7 @@ def test_numba_transforms_match_reference(monkeypatch, x_shape, OC, pads, m, row
 def _winograd_layer(monkeypatch):
     """Let conv2d take the Winograd path for small test layers, and count that it does."""
     monkeypatch.setattr(Conv2d, "WINOGRAD_MIN_MACS", 0)
+    monkeypatch.setattr(Conv2d, "SHIFTED_MAX_TAPS", 0)  # few channels: not the shifted path
     calls = []
     real = minicnn.ops.conv_winograd.forward
     monkeypatch.setattr(minicnn.ops.conv_winograd, "forward",

@@ -17,12 +17,16 @@ class Conv2d(Function):
         backward: gW_g = gy_g @ col_g^T,  gcol_g = W_g^T @ gy_g,  gx = col2im(gcol)
     With few channels per group (depthwise: one) on the CPU the products are too thin for BLAS
     and col is mostly overhead: a direct loop (kernels/grouped_numba.py) is used instead.
+    A stride-1 convolution of one group with few taps per output (C*KH*KW; a first layer)
+    runs as shifts of the flat padded image on the CPU (kernels/shifted_numba.py), no im2col.
     A 3x3 stride-1 convolution of one group takes the Winograd F(4x4, 3x3) path on the CPU
     (ops/conv_winograd.py), with 4x fewer multiplications in its products, when its products
     (OC, C) @ (C, T) are large enough to pay for the transforms.
     """
     name = "conv2d"
     DIRECT_MAX_GROUP_CHANNELS = 4  # groups of at most this many input channels loop directly
+    SHIFTED_MAX_TAPS = 32          # stride-1, one-group layers with C*KH*KW up to this take
+    #                                the shifted path (benchmarks/NOTES.md 23)
     KEEP_COL_BYTES = 32 * 2**20    # a col up to this size is kept for backward, not rebuilt
     WINOGRAD_MIN_MACS = 2**22      # OC*C*N*OH*OW/4; below, im2col measured as fast or
     #                                faster (benchmarks/NOTES.md 11, 14, 18, 20)
@@ -48,6 +52,10 @@ class Conv2d(Function):
         if self.direct:
             y = kernels.grouped_conv_forward(x, W, self.SH, self.SW, self.pads)
             return y if b is None else y + b.reshape(1, OC, 1, 1).astype(y.dtype)
+        self.shifted = self._takes_shifted(x, W)
+        if self.shifted:  # keeps the padded input for backward, not x
+            y, self.x_pad = kernels.shifted_conv_forward(x, W, b, self.pads)
+            return y
         self.winograd = self._takes_winograd(x, W)
         if self.winograd:
             y, self.V = conv_winograd.forward(x, W, b, self.pads, self.KEEP_V_BYTES,
@@ -72,6 +80,8 @@ class Conv2d(Function):
     def backward(self, gy):
         if self.direct:
             return self._direct_backward(gy)
+        if self.shifted:
+            return self._shifted_backward(gy)
         if self.winograd:
             gx, gW = conv_winograd.backward(gy, self.x, self.W, self.V, self.pads,
                                             self.needs_input_grad[0], self.WINOGRAD_TILE)
@@ -100,6 +110,13 @@ class Conv2d(Function):
         gb = gy.sum(axis=(0, 2, 3)) if self.has_bias else None
         return gx, gW, gb
 
+    def _shifted_backward(self, gy):
+        gW, gb = kernels.shifted_conv_backward_weight(gy, self.x_pad, self.W.shape)
+        gx = None
+        if self.needs_input_grad[0]:
+            gx = kernels.shifted_conv_backward_input(gy, self.W, self.x.shape, self.pads)
+        return gx, gW, gb if self.has_bias else None
+
     @staticmethod
     def _weight_grad(gy_g, col_g):
         """gW_g = gy_g @ col_g^T (G, OC/G, Cg*KH*KW), contiguous: the optimizers' elementwise
@@ -122,6 +139,11 @@ class Conv2d(Function):
         gcol = gcol.reshape(gcol.shape[0] * gcol.shape[1], gcol.shape[2])  # (C*KH*KW, N*OH*OW)
         KH, KW = self.W.shape[2:]
         return col2im(gcol, self.x.shape, KH, KW, self.SH, self.SW, self.pads)
+
+    def _takes_shifted(self, x, W):
+        taps = W.shape[1] * W.shape[2] * W.shape[3]  # C*KH*KW: multiply-adds per output
+        return ((self.SH, self.SW) == (1, 1) and self.groups == 1
+                and taps <= self.SHIFTED_MAX_TAPS and kernels.use_numba(x))
 
     def _takes_winograd(self, x, W):
         if W.shape[2:] != (3, 3) or (self.SH, self.SW) != (1, 1) or self.groups != 1:
