@@ -250,17 +250,28 @@ def shifted_conv_forward(x, W, b, pads):
 
 
 def shifted_conv_backward_weight(gy, x_pad, W_shape):
-    """gy (N, OC, OH, OW), padded input (N, C, Hp, Wp) -> (gW (OC, C, KH, KW), gb (OC,))."""
+    """gy (N, OC, OH, OW), padded input (N, C, Hp, Wp) -> (gW (OC, C, KH, KW), gb (OC,)).
+
+    The numba kernel's thrown-away columns multiply input pixels by 0, so an infinite or NaN
+    pixel can spread NaN to taps that never meet it; a non-finite gW is therefore recomputed
+    from the exact pairs (the reference), as PyTorch would give it.
+    """
     if use_numba(gy):
-        return shifted_numba.shifted_conv_backward_weight(gy, x_pad, W_shape)
+        gW, gb = shifted_numba.shifted_conv_backward_weight(gy, x_pad, W_shape)
+        if np.isfinite(gW).all():
+            return gW, gb
     no_pads = (0, 0, 0, 0)
     return (grouped.grouped_conv_backward_weight(gy, x_pad, W_shape, 1, 1, no_pads),
             gy.sum(axis=(0, 2, 3)))
 
 
 def shifted_conv_backward_input(gy, W, x_shape, pads):
-    """gy (N, OC, OH, OW) -> gx (N, C, H, W) of the stride-1, one-group convolution."""
-    if use_numba(gy):
+    """gy (N, OC, OH, OW) -> gx (N, C, H, W) of the stride-1, one-group convolution.
+
+    Non-finite weights take the reference: the kernel multiplies them by the zeros between
+    output rows (0 * inf is NaN).
+    """
+    if use_numba(gy) and np.isfinite(W).all():
         return shifted_numba.shifted_conv_backward_input(gy, W, x_shape, pads)
     return grouped.grouped_conv_backward_input(gy, W, x_shape, 1, 1, pads)
 

@@ -19,8 +19,9 @@ KH*KW times the input, so this is faster: LeNet-5's first layer, forward and wei
 
 The weight gradient is one dot product per (image, output channel, tap) of the output
 gradient laid out on rows of Wp (zeros in the thrown-away columns) with the shifted input. An
-infinite input pixel can therefore make a weight-gradient entry NaN where an exact sum would
-not (0 * inf); finite inputs give the exact sums, in another order.
+infinite or NaN input pixel can therefore make a weight-gradient entry NaN where the exact sum
+would not (0 * inf): minicnn.kernels then recomputes gW from the exact pairs (likewise the
+input gradient for non-finite weights). Finite inputs give the exact sums, in another order.
 Set NUMBA_DISABLE_JIT=1 to step through them as plain Python.
 """
 import numba

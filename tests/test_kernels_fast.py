@@ -127,8 +127,8 @@ def test_shifted_numba_float32_and_no_bias():
 
 def test_shifted_numba_propagates_nan_and_inf_like_the_reference():
     """A NaN and two infinities in x reach the same outputs as in the einsum reference, and a
-    NaN and an infinity in gy the same input-gradient pixels. (The weight gradient is left
-    out: its thrown-away columns multiply x by 0, see shifted_numba's docstring.)"""
+    NaN and an infinity in gy the same input-gradient pixels. (The kernel's weight gradient
+    multiplies x by the 0 between output rows; see the next test.)"""
     rng = np.random.default_rng(6)
     shape, OC, KH, KW, pads = SHIFTED_CASES[1]
     x = rng.standard_normal(shape)
@@ -146,8 +146,28 @@ def test_shifted_numba_propagates_nan_and_inf_like_the_reference():
                                gx, rtol=1e-12, atol=1e-12)
 
 
-STRIDE1_CONV_CASES = sorted(name for name, (x_shape, _, stride, _, groups, _)
-                            in CONV_CASES.items() if stride == 1 and groups == 1)
+@pytest.mark.parametrize("bad", [np.inf, np.nan])
+def test_shifted_weight_gradient_of_a_non_finite_input_is_the_exact_one(bad):
+    """The kernel alone turns an infinity in x into NaN for taps that never meet it (0 * inf
+    in a thrown-away column); minicnn.kernels notices the non-finite gW and recomputes it
+    from the exact pairs, matching the reference entry by entry (inf, -inf and NaN alike)."""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 1, 5, 6))
+    x[0, 0, 0, 5] = bad  # the end of a row: the next row's first output reads it in a gap
+    W = rng.standard_normal((2, 1, 3, 3))
+    y, x_pad = minicnn.kernels.shifted_conv_forward(x, W, None, (1, 1, 1, 1))
+    gy = rng.standard_normal(y.shape)
+    exact = grouped.grouped_conv_backward_weight(gy, x, W.shape, 1, 1, (1, 1, 1, 1))
+    assert np.isfinite(exact).any() and not np.isfinite(exact).all()
+    kernel_only, _ = shifted_numba.shifted_conv_backward_weight(gy, x_pad, W.shape)
+    assert np.isnan(kernel_only).sum() > np.isnan(exact).sum()  # what the fallback is for
+    gW, _ = minicnn.kernels.shifted_conv_backward_weight(gy, x_pad, W.shape)
+    np.testing.assert_allclose(gW, exact, rtol=1e-12, atol=1e-12)
+
+
+STRIDE1_CONV_CASES = sorted(name for name, (x_shape, (_, KH, KW), stride, _, groups, _)
+                            in CONV_CASES.items() if stride == 1 and groups == 1
+                            and (KH, KW) != x_shape[2:])  # not one window: fully connected
 
 
 @pytest.mark.parametrize("name", STRIDE1_CONV_CASES)
@@ -181,6 +201,29 @@ def test_conv2d_takes_the_shifted_path_only_for_stride_1_one_group_layers_with_f
     assert not Conv2d(1, 0, 1)._takes_shifted(x6, np.zeros((16, 6, 5, 5), np.float32))
     assert not Conv2d(2, 2, 1)._takes_shifted(x1, np.zeros((6, 1, 5, 5), np.float32))
     assert not Conv2d(1, 1, 2)._takes_shifted(x6, np.zeros((4, 3, 3, 3), np.float32))
+
+
+def test_conv2d_computes_a_whole_input_kernel_as_one_fully_connected_product(monkeypatch):
+    """LeNet-5's C5 (16 x 5 x 5 kernels on 5 x 5 maps) is a dense layer: no im2col, and the
+    same numbers as the im2col path. Padding or groups keep the general path."""
+    monkeypatch.setattr(minicnn.ops.conv, "im2col", None)  # would raise if called
+    rng = np.random.default_rng(8)
+    x, W, b = (rng.standard_normal(s) for s in [(4, 16, 5, 5), (120, 16, 5, 5), (120,)])
+    conv = Conv2d(1, 0, 1)
+    conv.needs_input_grad = (True, True, True)
+    y = conv.forward(x, W, b)
+    gy = rng.standard_normal(y.shape)
+    gx, gW, gb = conv.backward(gy)
+    assert conv.dense and y.shape == (4, 120, 1, 1)
+    np.testing.assert_allclose(y, grouped.grouped_conv_forward(x, W, 1, 1, (0,) * 4)
+                               + b.reshape(1, 120, 1, 1), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gx, grouped.grouped_conv_backward_input(gy, W, x.shape, 1, 1,
+                                                                       (0,) * 4), atol=1e-12)
+    np.testing.assert_allclose(gW, grouped.grouped_conv_backward_weight(gy, x, W.shape, 1, 1,
+                                                                        (0,) * 4), atol=1e-12)
+    np.testing.assert_allclose(gb, gy.sum(axis=(0, 2, 3)), atol=1e-12)
+    assert not Conv2d(1, 1, 1)._is_fully_connected(x, W)
+    assert not Conv2d(1, 0, 2)._is_fully_connected(x, W[:, :8])
 
 
 def test_grouped_reference_matches_the_im2col_path():

@@ -19,6 +19,8 @@ class Conv2d(Function):
     and col is mostly overhead: a direct loop (kernels/grouped_numba.py) is used instead.
     A stride-1 convolution of one group with few taps per output (C*KH*KW; a first layer)
     runs as shifts of the flat padded image on the CPU (kernels/shifted_numba.py), no im2col.
+    A kernel that covers the whole unpadded input (LeNet-5's C5) has one window per image:
+    it is a fully connected layer, y = x.reshape(N, C*H*W) @ W.reshape(OC, C*KH*KW)^T + b.
     A 3x3 stride-1 convolution of one group takes the Winograd F(4x4, 3x3) path on the CPU
     (ops/conv_winograd.py), with 4x fewer multiplications in its products, when its products
     (OC, C) @ (C, T) are large enough to pay for the transforms.
@@ -47,6 +49,11 @@ class Conv2d(Function):
         OH = conv_output_size(H, KH, self.SH, self.pads[0], self.pads[1])
         OW = conv_output_size(x.shape[3], KW, self.SW, self.pads[2], self.pads[3])
         self.x, self.W, self.has_bias = x, W, b is not None
+        self.dense = self._is_fully_connected(x, W)
+        if self.dense:
+            y = x.reshape(N, -1) @ W.reshape(OC, -1).T              # (N, OC)
+            y = y if b is None else y + b
+            return y.astype(x.dtype, copy=False).reshape(N, OC, 1, 1)
         self.direct = (self.groups > 1 and Cg <= self.DIRECT_MAX_GROUP_CHANNELS
                        and kernels.use_numba(x))
         if self.direct:
@@ -78,6 +85,8 @@ class Conv2d(Function):
         return out
 
     def backward(self, gy):
+        if self.dense:
+            return self._dense_backward(gy)
         if self.direct:
             return self._direct_backward(gy)
         if self.shifted:
@@ -110,6 +119,13 @@ class Conv2d(Function):
         gb = gy.sum(axis=(0, 2, 3)) if self.has_bias else None
         return gx, gW, gb
 
+    def _dense_backward(self, gy):
+        gy2 = gy.reshape(gy.shape[0], -1)                              # (N, OC)
+        x2, W2 = self.x.reshape(gy2.shape[0], -1), self.W.reshape(gy2.shape[1], -1)
+        gx = (gy2 @ W2).reshape(self.x.shape) if self.needs_input_grad[0] else None
+        gW = (gy2.T @ x2).reshape(self.W.shape)
+        return gx, gW, gy2.sum(axis=0) if self.has_bias else None
+
     def _shifted_backward(self, gy):
         gW, gb = kernels.shifted_conv_backward_weight(gy, self.x_pad, self.W.shape)
         gx = None
@@ -139,6 +155,11 @@ class Conv2d(Function):
         gcol = gcol.reshape(gcol.shape[0] * gcol.shape[1], gcol.shape[2])  # (C*KH*KW, N*OH*OW)
         KH, KW = self.W.shape[2:]
         return col2im(gcol, self.x.shape, KH, KW, self.SH, self.SW, self.pads)
+
+    def _is_fully_connected(self, x, W):
+        """One window per image: the kernel covers the whole unpadded input, one group."""
+        return (W.shape[2:] == x.shape[2:] and self.groups == 1
+                and self.pads == (0, 0, 0, 0))
 
     def _takes_shifted(self, x, W):
         taps = W.shape[1] * W.shape[2] * W.shape[3]  # C*KH*KW: multiply-adds per output
