@@ -130,6 +130,9 @@ def compile_times():
         "conv2d fwd+bwd": lambda: F.conv2d(minicnn.Tensor(x, requires_grad=True),
                                            minicnn.Tensor(w, requires_grad=True), padding=1)
         .backward(np.ones((2, 4, 8, 8), np.float32)),
+        "first-layer conv2d": lambda: F.conv2d(  # one input channel: the shifted kernels
+            minicnn.Tensor(x[:, :1], requires_grad=True), minicnn.Tensor(w[:, :1]), padding=1)
+        .backward(np.ones((2, 4, 8, 8), np.float32)),
         "batch_norm fwd+bwd": lambda: F.batch_norm(minicnn.Tensor(x, requires_grad=True), None,
                                                    None, None, None, True)
         .backward(np.ones(x.shape, np.float32)),

@@ -60,7 +60,7 @@ class Conv2d(Function):
             y = kernels.grouped_conv_forward(x, W, self.SH, self.SW, self.pads)
             return y if b is None else y + b.reshape(1, OC, 1, 1).astype(y.dtype)
         self.shifted = self._takes_shifted(x, W)
-        if self.shifted:  # keeps the padded input for backward, not x
+        if self.shifted:  # keeps the padded input for the weight gradient
             y, self.x_pad = kernels.shifted_conv_forward(x, W, b, self.pads)
             return y
         self.winograd = self._takes_winograd(x, W)
