@@ -17,7 +17,7 @@ CONV_CASES = {
     "groups2_k3_p1":       ((2, 4, 6, 5), (6, 3, 3), 1, 1, 2, True),
     "groups2_asym_s2":     ((1, 6, 7, 7), (4, 3, 3), 2, ((0, 1), (1, 0)), 2, True),
     "groups2_k1":          ((2, 6, 3, 4), (2, 1, 1), 1, 0, 2, False),
-    "whole_input_lenet_c5": ((3, 4, 3, 5), (5, 3, 5), 1, 0, 1, True),   # fully connected
+    "whole_input_c5":      ((3, 4, 3, 5), (5, 3, 5), 1, 0, 1, True),   # fully connected
     "whole_input_s2":      ((2, 2, 4, 4), (3, 4, 4), 2, 0, 1, False),
 }
 
