@@ -45,8 +45,10 @@ def _layer(rng):
 
 @pytest.fixture
 def im2col_path(monkeypatch):
-    """These tests are about the im2col path: keep this 3x3 layer off the Winograd path."""
+    """These tests are about the im2col path: keep this 3x3 layer off the Winograd and the
+    shifted paths."""
     monkeypatch.setattr(Conv2d, "WINOGRAD_MIN_MACS", 2**62)
+    monkeypatch.setattr(Conv2d, "SHIFTED_MAX_TAPS", 0)
 
 
 def test_conv2d_forward_backward_peak_holds_one_large_col_buffer(kernels, monkeypatch,
@@ -76,7 +78,8 @@ def test_winograd_peak_holds_one_transformed_input_and_one_transformed_output(mo
     """The Winograd path (numba only): V or gV (alpha^2, C, T) in the scratch buffer, plus M or
     gM (alpha^2, OC, T), never two of either; a kept V would add another (alpha^2, C, T)."""
     monkeypatch.setattr(Conv2d, "KEEP_V_BYTES", 0)  # V counts as large: the scratch buffer
-    monkeypatch.setattr(Conv2d, "WINOGRAD_MIN_MACS", 0)  # this small layer takes the path
+    monkeypatch.setattr(Conv2d, "WINOGRAD_MIN_MACS", 0)  # this small layer takes the path,
+    monkeypatch.setattr(Conv2d, "SHIFTED_MAX_TAPS", 0)   # not the shifted one (tried first)
     monkeypatch.setattr(Conv2d, "WINOGRAD_TILE", m)
     x, w, _, map_bytes = _layer(np.random.default_rng(0))  # its warm-up compiles the path
     N, C, H, W = x.shape

@@ -170,13 +170,20 @@ STRIDE1_CONV_CASES = sorted(name for name, (x_shape, (_, KH, KW), stride, _, gro
                             and (KH, KW) != x_shape[2:])  # not one window: fully connected
 
 
+def force_shifted_path(monkeypatch, on):
+    """Send every stride-1 one-group conv2d through the shifted kernels (on) or around them."""
+    monkeypatch.setattr(Conv2d, "SHIFTED_MAX_TAPS", 10**6 if on else 0)
+    monkeypatch.setattr(Conv2d, "SHIFTED_MAX_MACS", 10**9)
+    monkeypatch.setattr(Conv2d, "SHIFTED_MIN_LENGTH", 0)
+
+
 @pytest.mark.parametrize("name", STRIDE1_CONV_CASES)
-@pytest.mark.parametrize("max_taps", [0, 10**6], ids=["im2col", "shifted"])
-def test_conv2d_shifted_path_gradcheck(name, max_taps, monkeypatch):
+@pytest.mark.parametrize("shifted", [False, True], ids=["im2col", "shifted"])
+def test_conv2d_shifted_path_gradcheck(name, shifted, monkeypatch):
     """Every stride-1 one-group case of the op grid, forced through the shifted kernels and
     forced around them: gradients against central differences, and the path is the one
     asked for."""
-    monkeypatch.setattr(Conv2d, "SHIFTED_MAX_TAPS", max_taps)
+    force_shifted_path(monkeypatch, shifted)
     calls = []
     real = minicnn.kernels.shifted_conv_forward
     monkeypatch.setattr(minicnn.kernels, "shifted_conv_forward",
@@ -190,15 +197,20 @@ def test_conv2d_shifted_path_gradcheck(name, max_taps, monkeypatch):
     reports = gradcheck(lambda x, w, *b: F.conv2d(x, w, *b, stride=1, padding=padding),
                         inputs, atol=1e-7, rtol=1e-6)
     assert all(r["passed"] for r in reports) and len(reports) == len(inputs)
-    assert bool(calls) == (max_taps > 0)
+    assert bool(calls) == shifted
 
 
-def test_conv2d_takes_the_shifted_path_only_for_stride_1_one_group_layers_with_few_taps():
-    """LeNet-5's first layer (1 x 5 x 5 taps) takes it; its second (6 x 5 x 5), a strided
-    layer and a grouped one do not."""
+def test_conv2d_takes_the_shifted_path_only_for_thin_stride_1_one_group_layers():
+    """LeNet-5's two 5x5 layers take it (1 and 6 x 5 x 5 taps, 6 and 16 output channels); a
+    layer with many output channels, one on small maps, a strided layer and a grouped one do
+    not."""
     x1, x6 = np.zeros((2, 1, 28, 28), np.float32), np.zeros((2, 6, 14, 14), np.float32)
     assert Conv2d(1, 2, 1)._takes_shifted(x1, np.zeros((6, 1, 5, 5), np.float32))
-    assert not Conv2d(1, 0, 1)._takes_shifted(x6, np.zeros((16, 6, 5, 5), np.float32))
+    assert Conv2d(1, 0, 1)._takes_shifted(x6, np.zeros((16, 6, 5, 5), np.float32))
+    assert 64 * 150 > Conv2d.SHIFTED_MAX_MACS
+    assert not Conv2d(1, 0, 1)._takes_shifted(x6, np.zeros((64, 6, 5, 5), np.float32))
+    x_small = np.zeros((2, 6, 8, 8), np.float32)  # flat length 7*8 + 8 = 64
+    assert not Conv2d(1, 0, 1)._takes_shifted(x_small, np.zeros((4, 6, 1, 1), np.float32))
     assert not Conv2d(2, 2, 1)._takes_shifted(x1, np.zeros((6, 1, 5, 5), np.float32))
     assert not Conv2d(1, 1, 2)._takes_shifted(x6, np.zeros((4, 3, 3, 3), np.float32))
 
@@ -510,7 +522,7 @@ def test_conv2d_weight_gradients_are_contiguous(groups, winograd, size, shifted,
     im2col path's gW was one until 2026-11-23). Size 2 makes N*OH*OW < C*KH*KW: conv2d then
     computes gW in the other orientation."""
     monkeypatch.setattr(Conv2d, "WINOGRAD_MIN_MACS", 0 if winograd else 2**62)
-    monkeypatch.setattr(Conv2d, "SHIFTED_MAX_TAPS", 10**6 if shifted else 0)
+    force_shifted_path(monkeypatch, shifted)
     rng = np.random.default_rng(10)
     x = minicnn.Tensor(rng.standard_normal((2, 4, size, size)).astype(np.float32))
     w = minicnn.Tensor(rng.standard_normal((6, 4 // groups, 3, 3)).astype(np.float32),

@@ -27,8 +27,11 @@ class Conv2d(Function):
     """
     name = "conv2d"
     DIRECT_MAX_GROUP_CHANNELS = 4  # groups of at most this many input channels loop directly
-    SHIFTED_MAX_TAPS = 32          # stride-1, one-group layers with C*KH*KW up to this take
-    #                                the shifted path (benchmarks/NOTES.md 23)
+    SHIFTED_MAX_TAPS = 200         # stride-1, one-group layers take the shifted path with
+    SHIFTED_MAX_MACS = 4096        # up to this many taps C*KH*KW, up to this many multiply-
+    SHIFTED_MIN_LENGTH = 128       # adds OC*C*KH*KW per output pixel (few output channels:
+    #                                thin im2col products) and flat planes (OH-1)*Wp + OW at
+    #                                least this long (vectors long enough) (NOTES.md 23, 25)
     KEEP_COL_BYTES = 32 * 2**20    # a col up to this size is kept for backward, not rebuilt
     WINOGRAD_MIN_MACS = 2**22      # OC*C*N*OH*OW/4; below, im2col measured as fast or
     #                                faster (benchmarks/NOTES.md 11, 14, 18, 20)
@@ -162,9 +165,14 @@ class Conv2d(Function):
                 and self.pads == (0, 0, 0, 0))
 
     def _takes_shifted(self, x, W):
+        if (self.SH, self.SW) != (1, 1) or self.groups != 1 or not kernels.use_numba(x):
+            return False
         taps = W.shape[1] * W.shape[2] * W.shape[3]  # C*KH*KW: multiply-adds per output
-        return ((self.SH, self.SW) == (1, 1) and self.groups == 1
-                and taps <= self.SHIFTED_MAX_TAPS and kernels.use_numba(x))
+        Wp = x.shape[3] + self.pads[2] + self.pads[3]
+        OH = conv_output_size(x.shape[2], W.shape[2], 1, self.pads[0], self.pads[1])
+        flat_length = (OH - 1) * Wp + Wp - W.shape[3] + 1  # output rows on rows of Wp
+        return (taps <= self.SHIFTED_MAX_TAPS and W.shape[0] * taps <= self.SHIFTED_MAX_MACS
+                and flat_length >= self.SHIFTED_MIN_LENGTH)
 
     def _takes_winograd(self, x, W):
         if W.shape[2:] != (3, 3) or (self.SH, self.SW) != (1, 1) or self.groups != 1:
