@@ -121,6 +121,7 @@ def compile_times():
     x = rng.standard_normal((2, 4, 8, 8), dtype=np.float32)
     w = rng.standard_normal((4, 4, 3, 3), dtype=np.float32)
     dw = rng.standard_normal((4, 1, 3, 3), dtype=np.float32)
+    x16 = rng.standard_normal((2, 1, 16, 16), dtype=np.float32)
     calls = {
         "im2col": lambda: kernels.im2col(x, 3, 3, 1, 1, (1, 1, 1, 1)),
         "col2im": lambda: kernels.col2im(np.ones((128, 36), np.float32), x.shape, 3, 3, 1, 1,
@@ -130,9 +131,9 @@ def compile_times():
         "conv2d fwd+bwd": lambda: F.conv2d(minicnn.Tensor(x, requires_grad=True),
                                            minicnn.Tensor(w, requires_grad=True), padding=1)
         .backward(np.ones((2, 4, 8, 8), np.float32)),
-        "first-layer conv2d": lambda: F.conv2d(  # one input channel: the shifted kernels
-            minicnn.Tensor(x[:, :1], requires_grad=True), minicnn.Tensor(w[:, :1]), padding=1)
-        .backward(np.ones((2, 4, 8, 8), np.float32)),
+        "first-layer conv2d": lambda: F.conv2d(  # one input channel, 16x16: the shifted
+            minicnn.Tensor(x16, requires_grad=True), minicnn.Tensor(w[:, :1]), padding=1)
+        .backward(np.ones((2, 4, 16, 16), np.float32)),  # kernels (flat planes >= 128)
         "batch_norm fwd+bwd": lambda: F.batch_norm(minicnn.Tensor(x, requires_grad=True), None,
                                                    None, None, None, True)
         .backward(np.ones(x.shape, np.float32)),
