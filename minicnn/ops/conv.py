@@ -17,8 +17,9 @@ class Conv2d(Function):
         backward: gW_g = gy_g @ col_g^T,  gcol_g = W_g^T @ gy_g,  gx = col2im(gcol)
     With few channels per group (depthwise: one) on the CPU the products are too thin for BLAS
     and col is mostly overhead: a direct loop (kernels/grouped_numba.py) is used instead.
-    A stride-1 convolution of one group with few taps per output (C*KH*KW; a first layer)
-    runs as shifts of the flat padded image on the CPU (kernels/shifted_numba.py), no im2col.
+    A thin stride-1 convolution of one group (few output channels and taps per output: a
+    network's first layers) runs as shifts of the flat padded image on the CPU
+    (kernels/shifted_numba.py), no im2col.
     A kernel that covers the whole unpadded input (LeNet-5's C5) has one window per image:
     it is a fully connected layer, y = x.reshape(N, C*H*W) @ W.reshape(OC, C*KH*KW)^T + b.
     A 3x3 stride-1 convolution of one group takes the Winograd F(4x4, 3x3) path on the CPU
