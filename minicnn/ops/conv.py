@@ -29,10 +29,11 @@ class Conv2d(Function):
     name = "conv2d"
     DIRECT_MAX_GROUP_CHANNELS = 4  # groups of at most this many input channels loop directly
     SHIFTED_MAX_TAPS = 200         # stride-1, one-group layers take the shifted path with
-    SHIFTED_MAX_MACS = 4096        # up to this many taps C*KH*KW, up to this many multiply-
+    SHIFTED_MAX_MACS = 4608        # up to this many taps C*KH*KW, up to this many multiply-
     SHIFTED_MIN_LENGTH = 128       # adds OC*C*KH*KW per output pixel (few output channels:
-    #                                thin im2col products) and flat planes (OH-1)*Wp + OW at
-    #                                least this long (vectors long enough) (NOTES.md 23, 25)
+    #                                thin im2col products; 4608 = VGG-11 (cpu)'s 16 -> 32 layer)
+    #                                and flat planes (OH-1)*Wp + OW at least this long (vectors
+    #                                long enough) (benchmarks/NOTES.md 23, 25)
     KEEP_COL_BYTES = 32 * 2**20    # a col up to this size is kept for backward, not rebuilt
     WINOGRAD_MIN_MACS = 2**22      # OC*C*N*OH*OW/4; below, im2col measured as fast or
     #                                faster (benchmarks/NOTES.md 11, 14, 18, 20)
