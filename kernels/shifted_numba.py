@@ -20,8 +20,9 @@ length is rounded up to a multiple of LANES so that LLVM's vector loop covers al
 For layers with few output channels and not too many taps per output (a network's first
 layers: C*KH*KW up to a couple of hundred) the im2col products are too thin for BLAS (6 x 25
 @ 25 x 200,704 runs at ~25 GFLOP/s) and col is KH*KW times the input, so this is faster:
-LeNet-5's first layer, forward and weight gradient, 9.5 -> 3.3 -> 2.1 ms (benchmarks/NOTES.md
-23 and 25). With many output channels, im2col + BLAS wins.
+LeNet-5's first layer, forward and weight gradient, 9.5 -> 3.3 ms (benchmarks/NOTES.md 23),
+then 2.9 -> 2.4 ms with the shared reads (section 25). With many output channels, im2col + BLAS
+wins.
 
 The weight gradient is one dot product per (image, output channel, tap) of the output
 gradient laid out on rows of Wp (zeros in the thrown-away columns) with the shifted input;
@@ -41,7 +42,8 @@ from minicnn.kernels.windows import pad_input
 LANES = 16  # flat lengths are rounded up to a multiple of this (one 512-bit vector of float32),
 #             so LLVM's vector loop covers them with no scalar remainder (benchmarks/NOTES.md 25)
 TAPS_PER_PASS = 4  # taps summed in one pass: one load and store of acc carries four
-#                    multiply-adds, and one read of gy_rows four dot products
+#                    multiply-adds, and one read of gy_rows four dot products (the loops
+#                    below are written out for four)
 
 
 def _flat_length(OH, OW, Wp):
