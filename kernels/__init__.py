@@ -252,9 +252,10 @@ def shifted_conv_forward(x, W, b, pads):
 def shifted_conv_backward_weight(gy, x_pad, W_shape):
     """gy (N, OC, OH, OW), padded input (N, C, Hp, Wp) -> (gW (OC, C, KH, KW), gb (OC,)).
 
-    The numba kernel's thrown-away columns multiply input pixels by 0, so an infinite or NaN
-    pixel can spread NaN to taps that never meet it; a non-finite gW is therefore recomputed
-    from the exact pairs (the reference), as PyTorch would give it.
+    The numba kernel's thrown-away columns (and its rounded-up tail, which reads on into the
+    next channel or image) multiply input pixels by 0, so an infinite or NaN pixel can spread
+    NaN to taps that never meet it; a non-finite gW is therefore recomputed from the exact
+    pairs (the reference), as PyTorch would give it.
     """
     if use_numba(gy):
         gW, gb = shifted_numba.shifted_conv_backward_weight(gy, x_pad, W_shape)
