@@ -147,13 +147,17 @@ def test_shifted_numba_propagates_nan_and_inf_like_the_reference():
 
 
 @pytest.mark.parametrize("bad", [np.inf, np.nan])
-def test_shifted_weight_gradient_of_a_non_finite_input_is_the_exact_one(bad):
+@pytest.mark.parametrize("where", [(0, 0, 0, 5), (1, 0, 0, 0)], ids=["row-end", "next-image"])
+def test_shifted_weight_gradient_of_a_non_finite_input_is_the_exact_one(bad, where):
     """The kernel alone turns an infinity in x into NaN for taps that never meet it (0 * inf
-    in a thrown-away column); minicnn.kernels notices the non-finite gW and recomputes it
-    from the exact pairs, matching the reference entry by entry (inf, -inf and NaN alike)."""
+    in a thrown-away column, or in the rounded-up tail that reads on into the next image);
+    minicnn.kernels notices the non-finite gW and recomputes it from the exact pairs,
+    matching the reference entry by entry (inf, -inf and NaN alike)."""
     rng = np.random.default_rng(9)
     x = rng.standard_normal((2, 1, 5, 6))
-    x[0, 0, 0, 5] = bad  # the end of a row: the next row's first output reads it in a gap
+    # the end of a row: the next row's first output reads it in a gap; the first pixel of
+    # image 1: image 0's last tap reads it past L (L = 38, rounded to 48, on rows of 8)
+    x[where] = bad
     W = rng.standard_normal((2, 1, 3, 3))
     y, x_pad = minicnn.kernels.shifted_conv_forward(x, W, None, (1, 1, 1, 1))
     gy = rng.standard_normal(y.shape)
@@ -161,6 +165,8 @@ def test_shifted_weight_gradient_of_a_non_finite_input_is_the_exact_one(bad):
     assert np.isfinite(exact).any() and not np.isfinite(exact).all()
     kernel_only, _ = shifted_numba.shifted_conv_backward_weight(gy, x_pad, W.shape)
     assert np.isnan(kernel_only).sum() > np.isnan(exact).sum()  # what the fallback is for
+    if where == (1, 0, 0, 0):  # tap (2, 2) meets that pixel only through image 0's tail
+        assert np.isnan(kernel_only[:, 0, 2, 2]).all() and np.isfinite(exact[:, 0, 2, 2]).all()
     gW, _ = minicnn.kernels.shifted_conv_backward_weight(gy, x_pad, W.shape)
     np.testing.assert_allclose(gW, exact, rtol=1e-12, atol=1e-12)
 
