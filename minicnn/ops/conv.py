@@ -170,9 +170,10 @@ class Conv2d(Function):
         if (self.SH, self.SW) != (1, 1) or self.groups != 1 or not kernels.use_numba(x):
             return False
         taps = W.shape[1] * W.shape[2] * W.shape[3]  # C*KH*KW: multiply-adds per output
-        Wp = x.shape[3] + self.pads[2] + self.pads[3]
-        OH = conv_output_size(x.shape[2], W.shape[2], 1, self.pads[0], self.pads[1])
-        flat_length = (OH - 1) * Wp + Wp - W.shape[3] + 1  # output rows on rows of Wp
+        PT, PB, PL, PR = self.pads
+        OH = conv_output_size(x.shape[2], W.shape[2], 1, PT, PB)
+        OW = conv_output_size(x.shape[3], W.shape[3], 1, PL, PR)
+        flat_length = (OH - 1) * (x.shape[3] + PL + PR) + OW  # output rows on rows of Wp
         return (taps <= self.SHIFTED_MAX_TAPS and W.shape[0] * taps <= self.SHIFTED_MAX_MACS
                 and flat_length >= self.SHIFTED_MIN_LENGTH)
 
