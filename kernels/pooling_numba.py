@@ -87,11 +87,42 @@ def _max_pool_backward(gy, argmax, KW, SH, SW, PT, PL, gx):
                     gx[n, c, h, w] += gy[n, c, oh, ow]
 
 
+def _tiled_max_pool_backward(K):
+    """`_max_pool_backward` for unpadded KxK windows at stride K, K fixed: windows that tile
+    the input, so every gx entry lies in at most one window.
+
+    Each entry is then written once, gy at its window's maximum and 0 at the other taps (and
+    0 in the rows and columns past the last window): no zeroed gx to allocate first and no
+    `+=`. With K a constant LLVM vectorises the taps; measured 0.13 vs 0.47 ms for 2x2 on
+    (256, 6, 28, 28), 0.08 vs 0.41 ms on (64, 16, 32, 32) (benchmarks/NOTES.md section 27).
+    """
+    def backward(gy, argmax, gx):
+        N, C, H, W = gx.shape
+        OH, OW = gy.shape[2:]
+        for plane in prange(N * C):
+            n, c = plane // C, plane % C
+            for oh in range(OH):
+                for i in range(K):  # input row oh*K + i of the windows in output row oh
+                    for ow in range(OW):
+                        j_max = argmax[n, c, oh, ow] - i * K  # in [0, K) when on this row
+                        g = gy[n, c, oh, ow]
+                        for j in range(K):
+                            gx[n, c, oh * K + i, ow * K + j] = g if j == j_max else 0.0
+                    for w in range(OW * K, W):  # columns no window covers
+                        gx[n, c, oh * K + i, w] = 0.0
+            for h in range(OH * K, H):  # rows no window covers
+                for w in range(W):
+                    gx[n, c, h, w] = 0.0
+    return njit(parallel=True, cache=True)(backward)
+
+
 _max_pool_forward_jit = njit(parallel=True, cache=True)(_max_pool_forward)
 # (KH, KW, SH, SW) -> its unrolled kernel: LeNet-5's and VGG's 2x2, AlexNet's 3x3 stride 2
 _UNROLLED = {(2, 2, 2, 2): _unrolled_max_pool_forward(2, 2),
              (3, 3, 2, 2): _unrolled_max_pool_forward(3, 2)}
 _max_pool_backward_jit = njit(parallel=True, cache=True)(_max_pool_backward)
+# (KH, KW, SH, SW) -> the backward of windows that tile the input: 2x2 at stride 2
+_TILED_BACKWARD = {(2, 2, 2, 2): _tiled_max_pool_backward(2)}
 
 
 def max_pool_forward(x, KH, KW, SH, SW, pads):
@@ -111,6 +142,12 @@ def max_pool_forward(x, KH, KW, SH, SW, pads):
 
 def max_pool_backward(gy, argmax, x_shape, KH, KW, SH, SW, pads):
     """Route gy (N, C, OH, OW) to each window's maximum; returns gx (N, C, H, W)."""
+    gy = np.ascontiguousarray(gy)
+    tiled = _TILED_BACKWARD.get((KH, KW, SH, SW))
+    if tiled is not None and not any(pads):
+        gx = np.empty(x_shape, dtype=gy.dtype)  # the kernel writes every entry
+        tiled(gy, argmax, gx)
+        return gx
     gx = np.zeros(x_shape, dtype=gy.dtype)
-    _max_pool_backward_jit(np.ascontiguousarray(gy), argmax, KW, SH, SW, pads[0], pads[2], gx)
+    _max_pool_backward_jit(gy, argmax, KW, SH, SW, pads[0], pads[2], gx)
     return gx

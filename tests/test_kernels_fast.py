@@ -395,6 +395,26 @@ def test_unrolled_max_pool_matches_reference(shape, window):
     np.testing.assert_array_equal(argmax, argmax_ref)
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 8, 6), (1, 2, 7, 5), (3, 1, 3, 3), (2, 2, 1, 4)])
+def test_tiled_max_pool_backward_writes_every_entry(shape):
+    """2x2 stride 2: gy at each window's maximum, 0 at the other taps and in the rows and
+    columns no window covers (odd sizes), NaN gy kept; the kernel writes every gx entry."""
+    from minicnn.kernels import pooling, pooling_numba
+    args = (2, 2, 2, 2, (0, 0, 0, 0))
+    tiled = pooling_numba._TILED_BACKWARD[args[:4]]  # the path these windows take
+    rng = np.random.default_rng(9)
+    x = _with_specials(rng.standard_normal(shape))
+    y, argmax = pooling_numba.max_pool_forward(x, *args)
+    gy = rng.standard_normal(y.shape)  # (2, 2, 1, 4): no window at all, gx all 0
+    gy = _with_specials(gy) if gy.size else gy
+    gx_ref = pooling.max_pool_backward(gy, argmax, shape, *args)
+    gx = np.full(shape, 7.0)  # stale values: any entry left unwritten shows
+    tiled(gy, argmax, gx)
+    np.testing.assert_array_equal(gx, gx_ref)
+    np.testing.assert_array_equal(pooling_numba.max_pool_backward(gy, argmax, shape, *args),
+                                  gx_ref)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("size, alpha, beta, k", [
     (5, 5e-4, 0.75, 2.0),   # AlexNet's, beta = 0.75 by square roots
