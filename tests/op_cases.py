@@ -19,6 +19,8 @@ CONV_CASES = {
     "groups2_k1":          ((2, 6, 3, 4), (2, 1, 1), 1, 0, 2, False),
     "whole_input_c5":      ((3, 4, 3, 5), (5, 3, 5), 1, 0, 1, True),   # fully connected
     "whole_input_s2":      ((2, 2, 4, 4), (3, 4, 4), 2, 0, 1, False),
+    "small_map_2x2":       ((2, 3, 2, 2), (4, 3, 3), 1, 1, 1, True),   # dense matrix of taps
+    "small_map_s2_asym":   ((2, 3, 2, 3), (4, 3, 3), 2, ((0, 1), (1, 1)), 1, False),
 }
 
 # (N, C, H, W), kernel_size, stride, padding

@@ -177,7 +177,9 @@ STRIDE1_CONV_CASES = sorted(name for name, (x_shape, (_, KH, KW), stride, _, gro
 
 
 def force_shifted_path(monkeypatch, on):
-    """Send every stride-1 one-group conv2d through the shifted kernels (on) or around them."""
+    """Send every stride-1 one-group conv2d through the shifted kernels (on) or around them
+    (to im2col; small maps too)."""
+    monkeypatch.setattr(Conv2d, "SMALL_MAP_MAX_BYTES", -1)
     monkeypatch.setattr(Conv2d, "SHIFTED_MAX_TAPS", 10**6 if on else 0)
     monkeypatch.setattr(Conv2d, "SHIFTED_MAX_MACS", 10**9)
     monkeypatch.setattr(Conv2d, "SHIFTED_MIN_LENGTH", 0)
@@ -242,6 +244,108 @@ def test_conv2d_computes_a_whole_input_kernel_as_one_fully_connected_product(mon
     np.testing.assert_allclose(gb, gy.sum(axis=(0, 2, 3)), atol=1e-12)
     assert not Conv2d(1, 1, 1)._is_fully_connected(x, W)
     assert not Conv2d(1, 0, 2)._is_fully_connected(x, W[:, :8])
+
+
+# (x shape, W shape, stride, pads (PT, PB, PL, PR)): maps of no more pixels than taps
+SMALL_MAP_CASES = [
+    ((3, 5, 2, 2), (7, 5, 3, 3), (1, 1), (1, 1, 1, 1)),   # VGG's last 2x2 layers
+    ((3, 5, 1, 1), (7, 5, 3, 3), (1, 1), (1, 1, 1, 1)),   # a 1x1 map: the centre tap only
+    ((3, 5, 2, 2), (7, 5, 3, 3), (2, 2), (1, 1, 1, 1)),   # ResNet's 2x2 -> 1x1 downsampling
+    ((2, 4, 3, 3), (6, 4, 3, 3), (1, 1), (1, 1, 1, 1)),   # as many pixels as taps
+    ((2, 3, 2, 3), (4, 3, 5, 5), (1, 1), (2, 2, 2, 2)),   # GoogLeNet's 5x5 on small maps
+    ((2, 3, 2, 2), (4, 3, 3, 3), (1, 1), (0, 1, 1, 0)),   # asymmetric padding
+    ((2, 3, 1, 2), (4, 3, 3, 3), (1, 2), (1, 1, 1, 1)),   # stride pair
+]
+
+
+def _small_map_conv(x_shape, stride, pads):
+    conv = Conv2d(stride, 0, 1)
+    conv.pads = pads
+    conv.needs_input_grad = (True, True, True)
+    return conv
+
+
+@pytest.mark.parametrize("x_shape, W_shape, stride, pads", SMALL_MAP_CASES)
+def test_conv2d_small_map_path_matches_the_reference_without_im2col(x_shape, W_shape, stride,
+                                                                    pads, monkeypatch):
+    """Maps with no more pixels than the kernel has taps: one dense product with the taps
+    gathered into a matrix, the same numbers as the direct reference, no im2col."""
+    monkeypatch.setattr(minicnn.ops.conv, "im2col", None)  # would raise if called
+    rng = np.random.default_rng(10)
+    x, W, b = (rng.standard_normal(s) for s in [x_shape, W_shape, W_shape[:1]])
+    conv = _small_map_conv(x_shape, stride, pads)
+    y = conv.forward(x, W, b)
+    assert conv.small_map and not conv.dense
+    gy = rng.standard_normal(y.shape)
+    gx, gW, gb = conv.backward(gy)
+    SH, SW = stride
+    np.testing.assert_allclose(y, grouped.grouped_conv_forward(x, W, SH, SW, pads)
+                               + b.reshape(1, -1, 1, 1), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gx, grouped.grouped_conv_backward_input(gy, W, x_shape, SH, SW,
+                                                                       pads), atol=1e-12)
+    np.testing.assert_allclose(gW, grouped.grouped_conv_backward_weight(gy, x, W_shape, SH, SW,
+                                                                        pads), atol=1e-12)
+    np.testing.assert_allclose(gb, gy.sum(axis=(0, 2, 3)), atol=1e-12)
+    y32 = _small_map_conv(x_shape, stride, pads).forward(x.astype(np.float32),
+                                                         W.astype(np.float32), None)
+    assert y32.dtype == np.float32
+
+
+@pytest.mark.parametrize("x_shape, W_shape, stride, pads", SMALL_MAP_CASES[:3])
+def test_small_map_tap_index_follows_the_definition(x_shape, W_shape, stride, pads):
+    """t(p, q) against the definition, pixel pair by pixel pair: output (oh, ow) reads input
+    (h, w) through tap (h - oh*SH + PT, w - ow*SW + PL) when that lies in the kernel."""
+    from minicnn.ops import conv_small_map
+    (H, W), (KH, KW), (SH, SW) = x_shape[2:], W_shape[2:], stride
+    taps = conv_small_map.tap_index(x_shape, KH, KW, stride, pads)
+    OH, OW = (H + pads[0] + pads[1] - KH) // SH + 1, (W + pads[2] + pads[3] - KW) // SW + 1
+    assert taps.shape == (OH * OW, H * W)
+    for oh, ow, h, w in np.ndindex(OH, OW, H, W):
+        i, j = h - oh * SH + pads[0], w - ow * SW + pads[2]
+        expected = i * KW + j if 0 <= i < KH and 0 <= j < KW else KH * KW
+        assert taps[oh * OW + ow, h * W + w] == expected
+
+
+def test_conv2d_takes_the_small_map_path_only_where_it_does_fewer_multiply_adds():
+    """A 3x3 kernel on 2x2 and 1x1 maps takes it; on a 4x4 map (16 pixels > 9 taps), with
+    groups, with a dense matrix past SMALL_MAP_MAX_BYTES or on the reference kernels it
+    does not."""
+    x2, W = np.zeros((2, 128, 2, 2), np.float32), np.zeros((128, 128, 3, 3), np.float32)
+    assert Conv2d(1, 1, 1)._takes_small_map(x2, W)
+    assert Conv2d(1, 1, 1)._takes_small_map(np.zeros((2, 128, 1, 1), np.float32), W)
+    assert not Conv2d(1, 1, 1)._takes_small_map(np.zeros((2, 128, 4, 4), np.float32), W)
+    assert not Conv2d(1, 1, 2)._takes_small_map(x2, W[:, :64])
+    wide = np.zeros((2048, 2048, 3, 3), np.float32)  # D: 2048*4 x 4*2048 floats = 256 MiB
+    assert not Conv2d(1, 1, 1)._takes_small_map(np.zeros((2, 2048, 2, 2), np.float32), wide)
+
+
+def test_conv2d_small_map_path_stays_off_on_the_reference_kernels(monkeypatch):
+    monkeypatch.setenv("MINICNN_KERNELS", "reference")
+    x2, W = np.zeros((2, 8, 2, 2)), np.zeros((8, 8, 3, 3))
+    assert not Conv2d(1, 1, 1)._takes_small_map(x2, W)
+
+
+@pytest.mark.parametrize("x_shape, W_shape, stride, pads", SMALL_MAP_CASES)
+@pytest.mark.parametrize("small_map", [False, True], ids=["im2col", "small-map"])
+def test_conv2d_small_map_path_gradcheck(x_shape, W_shape, stride, pads, small_map,
+                                         monkeypatch):
+    """Through the dense matrix of taps and around it: gradients against central
+    differences (float64, random upstream gradient), and the path is the one asked for."""
+    monkeypatch.setattr(Conv2d, "SMALL_MAP_MAX_BYTES", 16 * 2**20 if small_map else -1)
+    monkeypatch.setattr(Conv2d, "SHIFTED_MAX_TAPS", 0)
+    paths = []
+    real = Conv2d._takes_small_map
+    monkeypatch.setattr(Conv2d, "_takes_small_map",
+                        lambda self, x, W: paths.append(real(self, x, W)) or paths[-1])
+    rng = np.random.default_rng(11)
+    x = minicnn.Tensor(rng.standard_normal(x_shape), requires_grad=True)
+    w = minicnn.Tensor(rng.standard_normal(W_shape), requires_grad=True)
+    b = minicnn.Tensor(rng.standard_normal(W_shape[0]), requires_grad=True)
+    padding = ((pads[0], pads[1]), (pads[2], pads[3]))
+    reports = gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride=stride, padding=padding),
+                        [x, w, b], atol=1e-7, rtol=1e-6)
+    assert all(r["passed"] for r in reports) and len(reports) == 3
+    assert paths and all(taken == small_map for taken in paths)
 
 
 def test_grouped_reference_matches_the_im2col_path():

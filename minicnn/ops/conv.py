@@ -3,7 +3,7 @@ from minicnn import backend, kernels
 from minicnn.core import Function
 from minicnn.errors import ShapeError
 from minicnn.kernels import col2im, conv_output_size, im2col
-from minicnn.ops import conv_winograd
+from minicnn.ops import conv_small_map, conv_winograd
 from minicnn.ops.utils import as_int, check_nchw, check_window_fits, padding4, pair
 
 
@@ -22,6 +22,8 @@ class Conv2d(Function):
     (kernels/shifted_numba.py), no im2col.
     A kernel that covers the whole unpadded input (LeNet-5's C5) has one window per image:
     it is a fully connected layer, y = x.reshape(N, C*H*W) @ W.reshape(OC, C*KH*KW)^T + b.
+    On a map with fewer pixels than the kernel has taps (a 3x3 kernel on a 2x2 or 1x1 map) it
+    is one too, with the taps gathered into a dense matrix, on the CPU (ops/conv_small_map.py).
     A 3x3 stride-1 convolution of one group takes the Winograd F(4x4, 3x3) path on the CPU
     (ops/conv_winograd.py), with 4x fewer multiplications in its products, when its products
     (OC, C) @ (C, T) are large enough to pay for the transforms.
@@ -34,6 +36,7 @@ class Conv2d(Function):
     #                                thin im2col products; 4608 = VGG-11 (cpu)'s 16 -> 32 layer)
     #                                and flat planes (OH-1)*Wp + OW at least this long (vectors
     #                                long enough) (benchmarks/NOTES.md 23, 25)
+    SMALL_MAP_MAX_BYTES = 16 * 2**20  # the small-map path's dense matrix up to this size
     KEEP_COL_BYTES = 32 * 2**20    # a col up to this size is kept for backward, not rebuilt
     WINOGRAD_MIN_MACS = 2**22      # OC*C*N*OH*OW/4; below, im2col measured as fast or
     #                                faster (benchmarks/NOTES.md 11, 14, 18, 20)
@@ -59,6 +62,10 @@ class Conv2d(Function):
             y = x.reshape(N, -1) @ W.reshape(OC, -1).T              # (N, OC)
             y = y if b is None else y + b
             return y.astype(x.dtype, copy=False).reshape(N, OC, 1, 1)
+        self.small_map = self._takes_small_map(x, W)
+        if self.small_map:  # keeps x with its pixels first and the dense matrix D
+            y, self.x_t, self.D = conv_small_map.forward(x, W, b, (self.SH, self.SW), self.pads)
+            return y
         self.direct = (self.groups > 1 and Cg <= self.DIRECT_MAX_GROUP_CHANNELS
                        and kernels.use_numba(x))
         if self.direct:
@@ -92,6 +99,11 @@ class Conv2d(Function):
     def backward(self, gy):
         if self.dense:
             return self._dense_backward(gy)
+        if self.small_map:
+            gx, gW = conv_small_map.backward(gy, self.x.shape, self.W.shape, self.x_t, self.D,
+                                             (self.SH, self.SW), self.pads,
+                                             self.needs_input_grad[0])
+            return gx, gW, gy.sum(axis=(0, 2, 3)) if self.has_bias else None
         if self.direct:
             return self._direct_backward(gy)
         if self.shifted:
@@ -165,6 +177,17 @@ class Conv2d(Function):
         """One window per image: the kernel covers the whole unpadded input, one group."""
         return (W.shape[2:] == x.shape[2:] and self.groups == 1
                 and self.pads == (0, 0, 0, 0))
+
+    def _takes_small_map(self, x, W):
+        """Fewer input pixels than taps (fewer multiply-adds than im2col), one group, the CPU,
+        and a dense matrix (OC*OH*OW, H*W*C) of at most SMALL_MAP_MAX_BYTES."""
+        OC, C, KH, KW = W.shape
+        if self.groups != 1 or x.shape[2] * x.shape[3] > KH * KW or not kernels.use_numba(x):
+            return False
+        OH = conv_output_size(x.shape[2], KH, self.SH, self.pads[0], self.pads[1])
+        OW = conv_output_size(x.shape[3], KW, self.SW, self.pads[2], self.pads[3])
+        D_bytes = OC * OH * OW * x.shape[2] * x.shape[3] * C * x.itemsize
+        return D_bytes <= self.SMALL_MAP_MAX_BYTES
 
     def _takes_shifted(self, x, W):
         if (self.SH, self.SW) != (1, 1) or self.groups != 1 or not kernels.use_numba(x):
