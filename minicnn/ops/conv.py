@@ -22,8 +22,8 @@ class Conv2d(Function):
     (kernels/shifted_numba.py), no im2col.
     A kernel that covers the whole unpadded input (LeNet-5's C5) has one window per image:
     it is a fully connected layer, y = x.reshape(N, C*H*W) @ W.reshape(OC, C*KH*KW)^T + b.
-    On a map with fewer pixels than the kernel has taps (a 3x3 kernel on a 2x2 or 1x1 map) it
-    is one too, with the taps gathered into a dense matrix, on the CPU (ops/conv_small_map.py).
+    On a map with no more pixels than the kernel has taps (a 3x3 kernel on a 2x2 or 1x1 map)
+    it is one too, with the taps gathered into a dense matrix, on the CPU (ops/conv_small_map.py).
     A 3x3 stride-1 convolution of one group takes the Winograd F(4x4, 3x3) path on the CPU
     (ops/conv_winograd.py), with 4x fewer multiplications in its products, when its products
     (OC, C) @ (C, T) are large enough to pay for the transforms.
@@ -38,8 +38,9 @@ class Conv2d(Function):
     #                                long enough) (benchmarks/NOTES.md 23, 25)
     SMALL_MAP_MAX_BYTES = 16 * 2**20  # the small-map path's dense matrix up to this size
     KEEP_COL_BYTES = 32 * 2**20    # a col up to this size is kept for backward, not rebuilt
-    WINOGRAD_MIN_MACS = 2**22      # OC*C*N*OH*OW/4; below, im2col measured as fast or
-    #                                faster (benchmarks/NOTES.md 11, 14, 18, 20)
+    WINOGRAD_MIN_MACS = 2**21      # OC*C*N*OH*OW/4; at 2**21 VGG-11 (cpu)'s two im2col
+    #                                layers join, 7-9% off its step (benchmarks/NOTES.md 11,
+    #                                14, 18, 20, 27)
     KEEP_V_BYTES = 4 * 2**20       # Winograd's V up to this size is kept; rebuilding is cheap
     WINOGRAD_TILE = 4              # m of F(m x m, 3x3): 4 measured 7-17% faster than 2 on
     #                                ResNet-18, at 10x F(2x2)'s float32 rounding (NOTES.md 14)
@@ -179,8 +180,8 @@ class Conv2d(Function):
                 and self.pads == (0, 0, 0, 0))
 
     def _takes_small_map(self, x, W):
-        """Fewer input pixels than taps (fewer multiply-adds than im2col), one group, the CPU,
-        and a dense matrix (OC*OH*OW, H*W*C) of at most SMALL_MAP_MAX_BYTES."""
+        """No more input pixels than taps (no more multiply-adds than im2col), one group, the
+        CPU, and a dense matrix (OC*OH*OW, H*W*C) of at most SMALL_MAP_MAX_BYTES."""
         OC, C, KH, KW = W.shape
         if self.groups != 1 or x.shape[2] * x.shape[3] > KH * KW or not kernels.use_numba(x):
             return False
