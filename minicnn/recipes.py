@@ -91,7 +91,8 @@ _RECIPES = {
 _RECIPES.update({
     # GoogLeNet section 6: SGD with momentum 0.9, lr down 4% every 8 epochs. The cpu profile
     # runs it on 28 px inputs at half width: 7.35 M multiply-adds per image instead of 30.7 M
-    # (measured: 0.8952 test accuracy after 10 epochs on the full set, ~104 s per epoch).
+    # (measured: 0.8952 test accuracy after 10 epochs on the full set, ~104 s per epoch; 0.8973
+    # and 71-93 s with the seventh session's conv paths).
     "googlenet": {
         "paper": Recipe(epochs=30, batch_size=128, lr=0.01, optimizer="sgd", momentum=0.9,
                         weight_decay=2e-4, schedule="step", step_size=8, gamma=0.96,
@@ -121,7 +122,8 @@ for _resnet in ("resnet18", "resnet34"):
     # The cpu profile keeps the ImageNet stem and full width on 28 px inputs: about as many
     # multiply-adds as the CIFAR stem at quarter width (33 M vs 28.6 M) but 2x faster per
     # image here (0.41 s vs 0.88 s per batch of 128). Measured: ResNet-18 0.9139 after these
-    # 6 epochs on the full set, ~196 s per epoch.
+    # 6 epochs on the full set, ~196 s per epoch at first; 0.9118 with the seventh session's
+    # conv paths (float32 rounding), 97-114 s per epoch.
     _RECIPES[_resnet] = {
         "paper": Recipe(epochs=30, batch_size=128, lr=0.1, optimizer="sgd", momentum=0.9,
                         weight_decay=1e-4, schedule="step", step_size=10, augment=True),
@@ -131,9 +133,11 @@ for _resnet in ("resnet18", "resnet34"):
 for _vgg in ("vgg11", "vgg13", "vgg16", "vgg19", "vgg16_bigconv"):
     # VGG without BatchNorm: the paper trained VGG-11 first and initialised the deeper ones
     # from it; from scratch we rely on Kaiming initialisation and a smaller lr. A quarter of
-    # the channels, as in d2l's VGG-11 run (76 s per epoch of VGG-11 here, 40 s at an eighth).
+    # the channels, as in d2l's VGG-11 run (76 s per epoch of VGG-11 here at first, 39-53 s
+    # with the seventh session's kernels; 40 s at an eighth of the channels then).
     # Batch 64 and weight decay 1e-4: VGG-11 overfits from epoch 7 (training accuracy 0.98);
-    # measured, 10 epochs: 0.9200 test accuracy, against 0.9145 with batch 128 and no decay.
+    # measured, 10 epochs: 0.9200 test accuracy (0.9174 with the seventh session's conv paths,
+    # float32 rounding elsewhere), against 0.9145 with batch 128 and no decay.
     _RECIPES[_vgg] = {
         "paper": Recipe(epochs=30, batch_size=128, lr=0.01, step_size=10, **_PAPER_SGD),
         "cpu": Recipe(epochs=10, batch_size=64,
