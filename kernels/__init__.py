@@ -10,6 +10,7 @@ autograd. Each fast version sits beside a plain reference it is tested against:
     pooling.py        reference max / avg pooling kernels (NumPy or CuPy)
     pooling_numba.py  numba max pooling for NumPy arrays
     workspace.py      one reusable scratch buffer for conv2d's col and gcol matrices
+    blas_threads.py   stacked matrix products shared out among the cores, one BLAS thread each
     memory.py         keeps freed arrays' memory in the process (glibc malloc thresholds)
     batchnorm.py      reference batch-norm statistics, forward and backward (NumPy or CuPy)
     batchnorm_numba.py  the same, two passes over memory, for NumPy arrays
@@ -51,6 +52,7 @@ from minicnn import backend
 from minicnn.kernels import (
     activation,
     batchnorm,
+    blas_threads,
     cuda,
     grouped,
     lrn,
@@ -149,15 +151,17 @@ def matmul(a, b, scratch=False):
     """(G, M, K) @ (G, K, P) -> (G, M, P): one BLAS product per group.
 
     A loop of 2-D products, because NumPy's stacked matmul leaves BLAS for some shapes
-    (measured 5x slower on LeNet-5's second layer, benchmarks/NOTES.md). scratch=True puts a
-    NumPy result in the shared `workspace` buffer (valid until the next scratch request).
+    (measured 5x slower on LeNet-5's second layer, benchmarks/NOTES.md). For NumPy arrays the
+    groups are shared out among the cores, one BLAS thread each (`blas_threads.py`).
+    scratch=True puts a NumPy result in the shared `workspace` buffer (valid until the next
+    scratch request).
     """
     xp = backend.get_array_module(a)
     shape, dtype = (a.shape[0], a.shape[1], b.shape[2]), np.result_type(a, b)
-    if scratch and use_numba(a):
-        out = workspace.take(shape, dtype)
-    else:
-        out = xp.empty(shape, dtype=dtype)
+    if use_numba(a):
+        out = workspace.take(shape, dtype) if scratch else np.empty(shape, dtype=dtype)
+        return blas_threads.grouped_matmul(a, b, out)
+    out = xp.empty(shape, dtype=dtype)
     for g in range(a.shape[0]):
         xp.matmul(a[g], b[g], out=out[g])
     return out
