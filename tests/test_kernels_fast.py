@@ -183,6 +183,7 @@ def force_shifted_path(monkeypatch, on):
     monkeypatch.setattr(Conv2d, "SHIFTED_MAX_TAPS", 10**6 if on else 0)
     monkeypatch.setattr(Conv2d, "SHIFTED_MAX_MACS", 10**9)
     monkeypatch.setattr(Conv2d, "SHIFTED_MIN_LENGTH", 0)
+    monkeypatch.setattr(Conv2d, "WINOGRAD_OVER_SHIFTED_PIXELS", 0)
 
 
 @pytest.mark.parametrize("name", STRIDE1_CONV_CASES)
@@ -221,6 +222,18 @@ def test_conv2d_takes_the_shifted_path_only_for_thin_stride_1_one_group_layers()
     assert not Conv2d(1, 0, 1)._takes_shifted(x_small, np.zeros((4, 6, 1, 1), np.float32))
     assert not Conv2d(2, 2, 1)._takes_shifted(x1, np.zeros((6, 1, 5, 5), np.float32))
     assert not Conv2d(1, 1, 2)._takes_shifted(x6, np.zeros((4, 3, 3, 3), np.float32))
+
+
+def test_conv2d_gives_small_exactly_tiled_maps_to_winograd_not_the_shifted_path():
+    """VGG-11 (cpu)'s 16 -> 32 layer on 16x16 maps qualifies for both paths and goes to
+    Winograd; on 32x32 maps (long planes) and on 14x14 maps (4x4 tiles would overhang) it stays
+    on the shifted path."""
+    W = np.zeros((32, 16, 3, 3), np.float32)
+    for side, shifted in ((16, False), (32, True), (14, True)):
+        x = np.zeros((128, 16, side, side), np.float32)
+        conv = Conv2d(1, 1, 1)
+        assert conv._takes_winograd(x, W)
+        assert conv._takes_shifted(x, W) == shifted
 
 
 def test_conv2d_computes_a_whole_input_kernel_as_one_fully_connected_product(monkeypatch):

@@ -36,6 +36,9 @@ class Conv2d(Function):
     #                                thin im2col products; 4608 = VGG-11 (cpu)'s 16 -> 32 layer)
     #                                and flat planes (OH-1)*Wp + OW at least this long (vectors
     #                                long enough) (benchmarks/NOTES.md 23, 25)
+    WINOGRAD_OVER_SHIFTED_PIXELS = 16 * 16  # a layer both paths take goes to Winograd on an
+    #                                output map of up to this many pixels that its tiles cover
+    #                                exactly (benchmarks/NOTES.md 29)
     SMALL_MAP_MAX_BYTES = 16 * 2**20  # the small-map path's dense matrix up to this size
     KEEP_COL_BYTES = 32 * 2**20    # a col up to this size is kept for backward, not rebuilt
     WINOGRAD_MIN_MACS = 2**21      # OC*C*N*OH*OW/4; at 2**21 VGG-11 (cpu)'s two im2col
@@ -198,8 +201,17 @@ class Conv2d(Function):
         OH = conv_output_size(x.shape[2], W.shape[2], 1, PT, PB)
         OW = conv_output_size(x.shape[3], W.shape[3], 1, PL, PR)
         flat_length = (OH - 1) * (x.shape[3] + PL + PR) + OW  # output rows on rows of Wp
+        if self._winograd_over_shifted(x, W, OH, OW):
+            return False
         return (taps <= self.SHIFTED_MAX_TAPS and W.shape[0] * taps <= self.SHIFTED_MAX_MACS
                 and flat_length >= self.SHIFTED_MIN_LENGTH)
+
+    def _winograd_over_shifted(self, x, W, OH, OW):
+        """A layer both paths can take goes to Winograd when its output map is small (the shifted
+        kernels' planes are short) and Winograd's m x m tiles cover it with no padding."""
+        m = self.WINOGRAD_TILE
+        return (OH * OW <= self.WINOGRAD_OVER_SHIFTED_PIXELS and OH % m == 0 and OW % m == 0
+                and self._takes_winograd(x, W))
 
     def _takes_winograd(self, x, W):
         if W.shape[2:] != (3, 3) or (self.SH, self.SW) != (1, 1) or self.groups != 1:
