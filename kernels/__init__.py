@@ -34,7 +34,9 @@ minicnn sets OPENBLAS_THREAD_TIMEOUT=4 unless it is set (minicnn/__init__.py; it
 effect when minicnn is imported before NumPy, or when set before Python starts). numba uses
 its OpenMP layer, whose threads spin only briefly after a loop (GOMP_SPINCOUNT=10000, also set
 on import), and falls back to the workqueue layer where OpenMP cannot load or was loaded before
-minicnn with its default spin (import minicnn before torch; see below).
+minicnn with its default spin (import minicnn before torch; see below). Stacked products
+(Winograd's, grouped convolution's) run on numba's threads, each thread calling OpenBLAS for
+whole products while OpenBLAS's own count is set to 1 (`blas_threads.py`).
 MINICNN_NUM_THREADS=k caps numba at k threads, e.g. on a machine shared with other jobs;
 OpenBLAS reads OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS) when NumPy is first imported, so set
 both before starting Python to cap the whole process.
@@ -52,7 +54,6 @@ from minicnn import backend
 from minicnn.kernels import (
     activation,
     batchnorm,
-    blas_threads,
     cuda,
     grouped,
     lrn,
@@ -100,6 +101,7 @@ try:
     from minicnn.kernels import (
         activation_numba,
         batchnorm_numba,
+        blas_threads,
         grouped_numba,
         lrn_numba,
         pooling_numba,
@@ -108,7 +110,8 @@ try:
         winograd_numba,
     )
 except ImportError:  # numba missing or broken: the references still work
-    activation_numba = batchnorm_numba = grouped_numba = lrn_numba = pooling_numba = None
+    activation_numba = batchnorm_numba = blas_threads = grouped_numba = lrn_numba = None
+    pooling_numba = None
     shifted_numba = windows_numba = winograd_numba = None
 
 __all__ = ["im2col", "col2im", "max_pool_forward", "max_pool_backward", "avg_pool_forward",
