@@ -3,8 +3,8 @@ thread each.
 
 Winograd's 16 or 36 products per layer and grouped convolution's one product per group are
 small (a few MFLOP each). OpenBLAS splits each of them over its threads and waits for them at
-the end of every product, which costs about what it gains: on 2 cores, 36 products of
-(128, 128) @ (128, 64) took 1.0 ms one after another with two OpenBLAS threads and with one.
+the end of every product, which costs more than it gains: on 2 cores, 36 products of
+(128, 128) @ (128, 64) one after another took 1.03 ms with two OpenBLAS threads, 0.86 with one.
 Sharing out whole products instead, each thread calling BLAS's gemm on its own, took 0.42 ms
 (benchmarks/NOTES.md 29):
 
