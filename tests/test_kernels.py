@@ -10,6 +10,7 @@ CASES = [  # (x shape, KH, KW, SH, SW, pads)
     ((3, 5, 12, 12), 11, 11, 4, 4, (0, 0, 0, 0)),
     ((2, 4, 9, 9), 3, 3, 2, 2, (0, 1, 0, 1)),
     ((1, 1, 4, 6), 1, 1, 1, 2, (0, 0, 0, 0)),
+    ((1, 2, 20, 19), 17, 17, 3, 2, (1, 1, 0, 2)),  # 289 taps: argmax needs two bytes
 ]
 
 
@@ -37,6 +38,15 @@ def test_max_pool_matches_reference(shape, KH, KW, SH, SW, pads):
         pooling_numba.max_pool_backward(gy, arg, shape, KH, KW, SH, SW, pads),
         pooling.max_pool_backward(gy, arg_ref, shape, KH, KW, SH, SW, pads),
         rtol=1e-6, atol=1e-6)  # float32 sums of overlapping windows, in another order
+
+
+def test_max_pool_argmax_takes_the_smallest_type_that_holds_its_taps():
+    """One byte per window up to 16x16 taps (a quarter of gy's float32 traffic, not twice it),
+    two beyond; the values are the reference's either way (test above)."""
+    x = np.zeros((1, 1, 17, 17), np.float32)
+    for K, itemsize in ((2, 1), (16, 1), (17, 2)):
+        _, argmax = pooling_numba.max_pool_forward(x, K, K, 1, 1, (0, 0, 0, 0))
+        assert argmax.dtype.kind == "u" and argmax.dtype.itemsize == itemsize
 
 
 def test_reference_switch_is_honoured(monkeypatch):
