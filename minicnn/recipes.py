@@ -133,11 +133,12 @@ for _resnet in ("resnet18", "resnet34"):
 for _vgg in ("vgg11", "vgg13", "vgg16", "vgg19", "vgg16_bigconv"):
     # VGG without BatchNorm: the paper trained VGG-11 first and initialised the deeper ones
     # from it; from scratch we rely on Kaiming initialisation and a smaller lr. A quarter of
-    # the channels, as in d2l's VGG-11 run (76 s per epoch of VGG-11 here at first, 39-53 s
-    # with the seventh session's kernels; 40 s at an eighth of the channels then).
+    # the channels, as in d2l's VGG-11 run (76 s per epoch of VGG-11 here at first, 33-41 s
+    # with the eighth session's kernels; 40 s at an eighth of the channels then).
     # Batch 64 and weight decay 1e-4: VGG-11 overfits from epoch 7 (training accuracy 0.98);
-    # measured, 10 epochs: 0.9200 test accuracy (0.9174 with the seventh session's conv paths,
-    # float32 rounding elsewhere), against 0.9145 with batch 128 and no decay.
+    # measured, 10 epochs: 0.9200 test accuracy (0.9174 and 0.9184 with the seventh and eighth
+    # sessions' conv paths, float32 rounding elsewhere), against 0.9145 with batch 128 and no
+    # decay.
     _RECIPES[_vgg] = {
         "paper": Recipe(epochs=30, batch_size=128, lr=0.01, step_size=10, **_PAPER_SGD),
         "cpu": Recipe(epochs=10, batch_size=64,
