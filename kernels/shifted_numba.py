@@ -25,8 +25,10 @@ then 2.9 -> 2.4 ms with the shared reads (section 25). With many output channels
 wins.
 
 The weight gradient is one dot product per (image, output channel, tap) of the output
-gradient laid out on rows of Wp (zeros in the thrown-away columns) with the shifted input;
-the input gradient is the same shifted sum as the forward, over the zero-bordered output
+gradient laid out on rows of Wp (zeros in the thrown-away columns) with the shifted input.
+On short planes those products are a few vectors long and their horizontal sums cost as much
+as the products, so there the images are first laid out in blocks of 32, innermost, and each
+dot product runs over a whole block (`_backward_weight_blocked`). The input gradient is the same shifted sum as the forward, over the zero-bordered output
 gradient with the kernel flipped. An infinite or NaN input pixel can therefore make a
 weight-gradient entry NaN where the exact sum would not (0 * inf): minicnn.kernels then
 recomputes gW from the exact pairs (likewise the input gradient for non-finite weights).
@@ -44,6 +46,12 @@ LANES = 16  # flat lengths are rounded up to a multiple of this (one 512-bit vec
 TAPS_PER_PASS = 4  # taps summed in one pass: one load and store of acc carries four
 #                    multiply-adds, and one read of gy_rows four dot products (the loops
 #                    below are written out for four)
+IMAGES_PER_BLOCK = 32  # the weight gradient's blocked layout: 32 images innermost
+BLOCKED_MAX_LENGTH = 256  # flat planes L up to this long take the blocked weight gradient,
+#                           where per-image dot products of a few vectors end in horizontal
+#                           sums: LeNet-5's second layer (L = 136) 2.6 -> 1.5 ms; at L = 286
+#                           3.5 -> 3.2; at 1,086 (32x32 maps) slower, 2.7 -> 3.3
+#                           (benchmarks/NOTES.md 29)
 
 
 def _flat_length(OH, OW, Wp):
@@ -142,8 +150,7 @@ def _backward_weight(gy, x_flat, offsets, Wp, gW_parts, gb_parts):
     product per tap, for TAPS_PER_PASS taps and two output channels from the same reads.
     """
     N, OC, OH, OW = gy.shape
-    P, _, T = gW_parts.shape
-    T4 = T - T % TAPS_PER_PASS
+    P = gW_parts.shape[0]
     image = x_flat.shape[0] // N
     Lr = _rounded(_flat_length(OH, OW, Wp))
     zero = np.zeros(1, dtype=gy.dtype)[0]  # a 0.0 start would sum float32 in float64
@@ -160,32 +167,105 @@ def _backward_weight(gy, x_flat, offsets, Wp, gW_parts, gb_parts):
                 _on_padded_rows(gy[n, o_b], Wp, g_b)
                 gb_parts[p, o_a] += g_a.sum()
                 gb_parts[p, o_b] += g_b.sum() if second else zero
-                for t in range(0, T4, TAPS_PER_PASS):
-                    s0 = x_flat[start + offsets[t]:]
-                    s1 = x_flat[start + offsets[t + 1]:]
-                    s2 = x_flat[start + offsets[t + 2]:]
-                    s3 = x_flat[start + offsets[t + 3]:]
-                    a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = zero
-                    for f in range(length):
-                        v0, v1, v2, v3 = s0[f], s1[f], s2[f], s3[f]
-                        a0 += g_a[f] * v0
-                        a1 += g_a[f] * v1
-                        a2 += g_a[f] * v2
-                        a3 += g_a[f] * v3
-                        b0 += g_b[f] * v0
-                        b1 += g_b[f] * v1
-                        b2 += g_b[f] * v2
-                        b3 += g_b[f] * v3
-                    _add_four(gW_parts[p, o_a], t, a0, a1, a2, a3)
-                    if second:
-                        _add_four(gW_parts[p, o_b], t, b0, b1, b2, b3)
-                for t in range(T4, T):
-                    s0, a0, b0 = x_flat[start + offsets[t]:], zero, zero
-                    for f in range(length):
-                        a0 += g_a[f] * s0[f]
-                        b0 += g_b[f] * s0[f]
-                    gW_parts[p, o_a, t] += a0
-                    gW_parts[p, o_b, t] += b0 if second else zero
+                _tap_dot_products(g_a, g_b, x_flat, start, 1, offsets, length, gW_parts[p, o_a],
+                                  gW_parts[p, o_b], second)
+
+
+def _tap_dot_products(g_a, g_b, src, start, step, offsets, length, gW_a, gW_b, second):
+    """gW_a[t] += sum over f < length of g_a[f] * src[start + offsets[t] * step + f] for every
+    tap t, likewise gW_b with g_b when `second`: TAPS_PER_PASS taps and two output channels
+    from the same reads (eight dot products per pass). step: the entries per flat position
+    (1, or IMAGES_PER_BLOCK in the blocked layout)."""
+    T = offsets.shape[0]
+    T4 = T - T % TAPS_PER_PASS
+    zero = np.zeros(1, dtype=gW_a.dtype)[0]  # a 0.0 start would sum float32 in float64
+    for t in range(0, T4, TAPS_PER_PASS):
+        s0 = src[start + offsets[t] * step:]
+        s1 = src[start + offsets[t + 1] * step:]
+        s2 = src[start + offsets[t + 2] * step:]
+        s3 = src[start + offsets[t + 3] * step:]
+        a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = zero
+        for f in range(length):
+            v0, v1, v2, v3 = s0[f], s1[f], s2[f], s3[f]
+            a0 += g_a[f] * v0
+            a1 += g_a[f] * v1
+            a2 += g_a[f] * v2
+            a3 += g_a[f] * v3
+            b0 += g_b[f] * v0
+            b1 += g_b[f] * v1
+            b2 += g_b[f] * v2
+            b3 += g_b[f] * v3
+        _add_four(gW_a, t, a0, a1, a2, a3)
+        if second:
+            _add_four(gW_b, t, b0, b1, b2, b3)
+    for t in range(T4, T):
+        s0, a0, b0 = src[start + offsets[t] * step:], zero, zero
+        for f in range(length):
+            a0 += g_a[f] * s0[f]
+            b0 += g_b[f] * s0[f]
+        gW_a[t] += a0
+        if second:
+            gW_b[t] += b0
+
+
+def _images_innermost(x_flat, N, S, out):
+    """out (B, S*IMAGES_PER_BLOCK): out[b, s*NB + k] = image b*NB + k's entry s of x_flat
+    (N*S,), 0 past the last image. Each image is read in order; the writes, NB apart, stay
+    in a block's cache-sized part."""
+    NB = IMAGES_PER_BLOCK
+    parts = 16  # parts of an image per parallel task
+    for task in prange(out.shape[0] * parts):
+        b, part = task // parts, task % parts
+        row = out[b]
+        first, last = part * S // parts, (part + 1) * S // parts
+        for k in range(NB):
+            n = b * NB + k
+            if n < N:
+                for s in range(first, last):
+                    row[s * NB + k] = x_flat[n * S + s]
+            else:
+                for s in range(first, last):
+                    row[s * NB + k] = 0.0
+
+
+def _gy_rows_images_innermost(gy, Wp, out):
+    """out (B, OC, L*IMAGES_PER_BLOCK): gy (N, OC, OH, OW) on rows of Wp (0 in the thrown-away
+    columns and past the last image), the images of each block innermost."""
+    NB = IMAGES_PER_BLOCK
+    N, OC, OH, OW = gy.shape
+    for task in prange(out.shape[0] * OC):
+        b, o = task // OC, task % OC
+        row = out[b, o]
+        row[:] = 0.0
+        for k in range(min(NB, N - b * NB)):
+            plane = gy[b * NB + k, o]
+            for oh in range(OH):
+                for ow in range(OW):
+                    row[(oh * Wp + ow) * NB + k] = plane[oh, ow]
+
+
+def _backward_weight_blocked(g_blocks, x_blocks, offsets, L, gW_parts, gb_parts):
+    """`_backward_weight` on the blocked layout: per thread p, gW_parts[p] (OC, C*KH*KW) and
+    gb_parts[p] (OC,) of its blocks.
+
+    With a block's images innermost, tap t's input for every flat position f and image k,
+    x_blocks[b, (offsets[t] + f)*NB + k], is one run of L*NB entries, as is gy's: each dot
+    product is L*NB long (4,608 on LeNet-5's second layer) where the per-image one is L (136),
+    and its horizontal sum at the end costs nothing.
+    """
+    B, OC, _ = g_blocks.shape
+    P = gW_parts.shape[0]
+    for p in prange(P):  # each thread's blocks sum into its own part: no races
+        for b in range(p * B // P, (p + 1) * B // P):
+            for k in range((OC + 1) // 2):
+                o_a, o_b = _pair(k, OC)
+                g_a, g_b = g_blocks[b, o_a], g_blocks[b, o_b]
+                gb_parts[p, o_a] += g_a.sum()
+                if o_b != o_a:
+                    gb_parts[p, o_b] += g_b.sum()
+                _tap_dot_products(g_a, g_b, x_blocks[b], 0, IMAGES_PER_BLOCK, offsets,
+                                  L * IMAGES_PER_BLOCK, gW_parts[p, o_a], gW_parts[p, o_b],
+                                  o_b != o_a)
 
 
 def _backward_input(gy, W_by_input, offsets, Lbig, PT, PL, Hp, Wp, gx):
@@ -225,12 +305,17 @@ _shifted_sums = njit(inline="always")(_shifted_sums)
 _on_padded_rows = njit(inline="always")(_on_padded_rows)
 _off_padded_rows = njit(inline="always")(_off_padded_rows)
 _add_four = njit(inline="always")(_add_four)
+_tap_dot_products = njit(inline="always")(_tap_dot_products)
 _forward_jit = njit(parallel=True, cache=True)(_forward)
 # these fastmath flags let LLVM vectorise the dot products' sums (another order: rounding
 # only; they leave out "no NaN / no inf", so NaN and infinities still propagate)
 _backward_weight_jit = njit(parallel=True, cache=True,
                             fastmath={"reassoc", "contract"})(_backward_weight)
 _backward_input_jit = njit(parallel=True, cache=True)(_backward_input)
+_images_innermost_jit = njit(parallel=True, cache=True)(_images_innermost)
+_gy_rows_images_innermost_jit = njit(parallel=True, cache=True)(_gy_rows_images_innermost)
+_backward_weight_blocked_jit = njit(parallel=True, cache=True,
+                                    fastmath={"reassoc", "contract"})(_backward_weight_blocked)
 
 
 def _tap_offsets(C, KH, KW, plane, Wp):
@@ -257,14 +342,28 @@ def shifted_conv_forward(x, W, b, pads):
 
 
 def shifted_conv_backward_weight(gy, x_pad, W_shape):
-    """gy (N, OC, OH, OW), x_pad (N, C, Hp, Wp) -> (gW (OC, C, KH, KW), gb (OC,))."""
+    """gy (N, OC, OH, OW), x_pad (N, C, Hp, Wp) -> (gW (OC, C, KH, KW), gb (OC,)).
+
+    For short flat planes (L <= BLOCKED_MAX_LENGTH) gy and x_pad are first laid out with
+    blocks of IMAGES_PER_BLOCK images innermost (`_backward_weight_blocked`), else per image.
+    """
     N, C, Hp, Wp = x_pad.shape
     OC, _, KH, KW = W_shape
-    blocks = max(1, min(N, numba.get_num_threads()))  # one block of images per thread
+    blocks = max(1, min(N, numba.get_num_threads()))  # one part per thread
     gW_parts = np.zeros((blocks, OC, C * KH * KW), dtype=gy.dtype)
     gb_parts = np.zeros((blocks, OC), dtype=gy.dtype)
-    _backward_weight_jit(np.ascontiguousarray(gy), np.ascontiguousarray(x_pad).reshape(-1),
-                         _tap_offsets(C, KH, KW, Hp * Wp, Wp), Wp, gW_parts, gb_parts)
+    offsets = _tap_offsets(C, KH, KW, Hp * Wp, Wp)
+    gy, x_flat = np.ascontiguousarray(gy), np.ascontiguousarray(x_pad).reshape(-1)
+    L = _flat_length.py_func(gy.shape[2], gy.shape[3], Wp)
+    if L <= BLOCKED_MAX_LENGTH:
+        B = -(-N // IMAGES_PER_BLOCK)
+        x_blocks = np.empty((B, C * Hp * Wp * IMAGES_PER_BLOCK), dtype=gy.dtype)
+        _images_innermost_jit(x_flat, N, C * Hp * Wp, x_blocks)
+        g_blocks = np.empty((B, OC, L * IMAGES_PER_BLOCK), dtype=gy.dtype)
+        _gy_rows_images_innermost_jit(gy, Wp, g_blocks)
+        _backward_weight_blocked_jit(g_blocks, x_blocks, offsets, L, gW_parts, gb_parts)
+    else:
+        _backward_weight_jit(gy, x_flat, offsets, Wp, gW_parts, gb_parts)
     return gW_parts.sum(axis=0).reshape(W_shape), gb_parts.sum(axis=0)
 
 

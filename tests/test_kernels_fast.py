@@ -85,12 +85,20 @@ SHIFTED_CASES = [
     ((2, 3, 4, 5), 5, 1, 1, (0, 0, 0, 0)),          # 1x1: no gaps between output rows
     ((1, 2, 1, 4), 2, 3, 3, (3, 1, 1, 1)),          # taps that read only padding
     ((5, 1, 10, 10), 6, 5, 5, (0, 0, 0, 0)),
+    ((35, 2, 6, 6), 3, 3, 3, (1, 1, 1, 1)),         # two blocks of 32 images, one partial
 ]
 
 
+@pytest.mark.parametrize("blocked", [False, True], ids=["per-image", "blocked"])
 @pytest.mark.parametrize("shape, OC, KH, KW, pads", SHIFTED_CASES)
-def test_shifted_numba_matches_reference(shape, OC, KH, KW, pads):
-    """Forward with bias, weight and bias gradients, input gradient, against the einsum."""
+def test_shifted_numba_matches_reference(shape, OC, KH, KW, pads, blocked, monkeypatch):
+    """Forward with bias, weight and bias gradients (both layouts of the weight gradient),
+    input gradient, against the einsum."""
+    monkeypatch.setattr(shifted_numba, "BLOCKED_MAX_LENGTH", 10**9 if blocked else -1)
+    calls = []
+    real = shifted_numba._backward_weight_blocked_jit
+    monkeypatch.setattr(shifted_numba, "_backward_weight_blocked_jit",
+                        lambda *args: calls.append(1) or real(*args))
     rng = np.random.default_rng(4)
     x = rng.standard_normal(shape)
     W = rng.standard_normal((OC, shape[1], KH, KW))
@@ -105,6 +113,7 @@ def test_shifted_numba_matches_reference(shape, OC, KH, KW, pads):
                                                                         pads),
                                rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(gb, gy.sum(axis=(0, 2, 3)), rtol=1e-12, atol=1e-12)
+    assert bool(calls) == blocked
     np.testing.assert_allclose(
         shifted_numba.shifted_conv_backward_input(gy, W, shape, pads),
         grouped.grouped_conv_backward_input(gy, W, shape, 1, 1, pads), rtol=1e-12,
@@ -148,11 +157,15 @@ def test_shifted_numba_propagates_nan_and_inf_like_the_reference():
 
 @pytest.mark.parametrize("bad", [np.inf, np.nan])
 @pytest.mark.parametrize("where", [(0, 0, 0, 5), (1, 0, 0, 0)], ids=["row-end", "next-image"])
-def test_shifted_weight_gradient_of_a_non_finite_input_is_the_exact_one(bad, where):
+def test_shifted_weight_gradient_of_a_non_finite_input_is_the_exact_one(bad, where,
+                                                                        monkeypatch):
     """The kernel alone turns an infinity in x into NaN for taps that never meet it (0 * inf
     in a thrown-away column, or in the rounded-up tail that reads on into the next image);
     minicnn.kernels notices the non-finite gW and recomputes it from the exact pairs,
-    matching the reference entry by entry (inf, -inf and NaN alike)."""
+    matching the reference entry by entry (inf, -inf and NaN alike). The kernel's own NaNs are
+    checked on the per-image layout (the blocked one reads no other image); the result on
+    both."""
+    monkeypatch.setattr(shifted_numba, "BLOCKED_MAX_LENGTH", -1)  # the per-image layout
     rng = np.random.default_rng(9)
     x = rng.standard_normal((2, 1, 5, 6))
     # the end of a row: the next row's first output reads it in a gap; the first pixel of
@@ -167,8 +180,10 @@ def test_shifted_weight_gradient_of_a_non_finite_input_is_the_exact_one(bad, whe
     assert np.isnan(kernel_only).sum() > np.isnan(exact).sum()  # what the fallback is for
     if where == (1, 0, 0, 0):  # tap (2, 2) meets that pixel only through image 0's tail
         assert np.isnan(kernel_only[:, 0, 2, 2]).all() and np.isfinite(exact[:, 0, 2, 2]).all()
-    gW, _ = minicnn.kernels.shifted_conv_backward_weight(gy, x_pad, W.shape)
-    np.testing.assert_allclose(gW, exact, rtol=1e-12, atol=1e-12)
+    for max_length in (-1, 10**9):  # per image, blocked
+        monkeypatch.setattr(shifted_numba, "BLOCKED_MAX_LENGTH", max_length)
+        gW, _ = minicnn.kernels.shifted_conv_backward_weight(gy, x_pad, W.shape)
+        np.testing.assert_allclose(gW, exact, rtol=1e-12, atol=1e-12)
 
 
 STRIDE1_CONV_CASES = sorted(name for name, (x_shape, (_, KH, KW), stride, _, groups, _)
