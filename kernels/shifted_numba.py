@@ -28,8 +28,9 @@ The weight gradient is one dot product per (image, output channel, tap) of the o
 gradient laid out on rows of Wp (zeros in the thrown-away columns) with the shifted input.
 On short planes those products are a few vectors long and their horizontal sums cost as much
 as the products, so there the images are first laid out in blocks of 32, innermost, and each
-dot product runs over a whole block (`_backward_weight_blocked`). The input gradient is the same shifted sum as the forward, over the zero-bordered output
-gradient with the kernel flipped. An infinite or NaN input pixel can therefore make a
+dot product runs over a whole block (`_backward_weight_blocked`). The input gradient is the
+same shifted sum as the forward, over the zero-bordered output gradient with the kernel
+flipped. An infinite or NaN input pixel can therefore make a
 weight-gradient entry NaN where the exact sum would not (0 * inf): minicnn.kernels then
 recomputes gW from the exact pairs (likewise the input gradient for non-finite weights).
 Finite inputs give the exact sums, in another order.
