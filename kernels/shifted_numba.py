@@ -350,9 +350,9 @@ def shifted_conv_backward_weight(gy, x_pad, W_shape):
     """
     N, C, Hp, Wp = x_pad.shape
     OC, _, KH, KW = W_shape
-    blocks = max(1, min(N, numba.get_num_threads()))  # one part per thread
-    gW_parts = np.zeros((blocks, OC, C * KH * KW), dtype=gy.dtype)
-    gb_parts = np.zeros((blocks, OC), dtype=gy.dtype)
+    parts = max(1, min(N, numba.get_num_threads()))  # one partial sum per thread
+    gW_parts = np.zeros((parts, OC, C * KH * KW), dtype=gy.dtype)
+    gb_parts = np.zeros((parts, OC), dtype=gy.dtype)
     offsets = _tap_offsets(C, KH, KW, Hp * Wp, Wp)
     gy, x_flat = np.ascontiguousarray(gy), np.ascontiguousarray(x_pad).reshape(-1)
     L = _flat_length.py_func(gy.shape[2], gy.shape[3], Wp)
