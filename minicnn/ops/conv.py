@@ -201,10 +201,9 @@ class Conv2d(Function):
         OH = conv_output_size(x.shape[2], W.shape[2], 1, PT, PB)
         OW = conv_output_size(x.shape[3], W.shape[3], 1, PL, PR)
         flat_length = (OH - 1) * (x.shape[3] + PL + PR) + OW  # output rows on rows of Wp
-        if self._winograd_over_shifted(x, W, OH, OW):
-            return False
-        return (taps <= self.SHIFTED_MAX_TAPS and W.shape[0] * taps <= self.SHIFTED_MAX_MACS
+        thin = (taps <= self.SHIFTED_MAX_TAPS and W.shape[0] * taps <= self.SHIFTED_MAX_MACS
                 and flat_length >= self.SHIFTED_MIN_LENGTH)
+        return thin and not self._winograd_over_shifted(x, W, OH, OW)
 
     def _winograd_over_shifted(self, x, W, OH, OW):
         """A layer both paths can take goes to Winograd when its output map is small (the shifted
